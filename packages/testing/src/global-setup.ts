@@ -1,0 +1,24 @@
+import type { TestProject } from 'vitest/node'
+import { startEmbeddedPostgres } from './postgres.ts'
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Superuser URL of a Postgres cluster that tests may create databases on. */
+    postgresUrl: string
+  }
+}
+
+/**
+ * Gives every test file a Postgres cluster: `TEST_DATABASE_URL` when set, otherwise
+ * one embedded cluster for the whole run.
+ */
+export default async function setup(project: TestProject) {
+  const given = process.env.TEST_DATABASE_URL
+  if (given) {
+    project.provide('postgresUrl', given)
+    return
+  }
+  const postgres = await startEmbeddedPostgres()
+  project.provide('postgresUrl', postgres.url)
+  return () => postgres.destroy()
+}

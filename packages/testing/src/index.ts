@@ -1,0 +1,9 @@
+import { inject } from 'vitest'
+import { createTestDatabase } from './postgres.ts'
+
+export { createTestDatabase, freePort, type RunningPostgres, startEmbeddedPostgres } from './postgres.ts'
+
+/** A fresh, empty database for one test file on the run's cluster. */
+export function freshDatabase() {
+  return createTestDatabase(inject('postgresUrl'))
+}

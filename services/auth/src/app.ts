@@ -1,0 +1,204 @@
+import { randomUUID } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { createExpressMiddleware } from '@trpc/server/adapters/express'
+import express from 'express'
+import { sql } from 'kysely'
+import { type Logger, pino } from 'pino'
+import { pinoHttp } from 'pino-http'
+import { bootstrap } from './accounts/account.service.ts'
+import { VerifyCache } from './cache/verify-cache.ts'
+import type { Config } from './config.ts'
+import { createContextInner } from './context.ts'
+import { createDb, type Db, migrateToLatest, withStartupLock } from './db/database.ts'
+import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts'
+import type { Deps } from './deps.ts'
+import { appRouter } from './router.ts'
+
+export interface AppOptions {
+  config: Config
+  logger?: Logger
+  /** Where the bootstrap key is shown once; standard output by default. */
+  announceBootstrapKey?: (token: string) => void
+}
+
+export interface App {
+  /** Starts Postgres (embedded when DATABASE_URL is unset), migrates, bootstraps, listens. */
+  start(): Promise<{ url: string }>
+  /** Stops accepting requests, drains the ones in flight, then closes the database. */
+  stop(): Promise<void>
+  readonly deps: Deps
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/
+const SHUTDOWN_GRACE_MS = 10_000
+
+export function createApp(options: AppOptions): App {
+  const { config } = options
+  const logger =
+    options.logger ??
+    pino({
+      level: config.LOG_LEVEL,
+      // Credentials never reach the log, whatever logs a request.
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
+    })
+  const cache = new VerifyCache({
+    maxEntries: config.TOKEND_CACHE_MAX_ENTRIES,
+    ttlMs: config.TOKEND_CACHE_TTL_MS,
+    negativeTtlMs: config.TOKEND_NEGATIVE_CACHE_TTL_MS,
+  })
+  let embedded: EmbeddedDatabase | undefined
+  let server: Server | undefined
+  let deps: Deps | undefined
+
+  async function start(): Promise<{ url: string }> {
+    let databaseUrl = config.DATABASE_URL
+    let bootstrapFile = config.TOKEND_BOOTSTRAP_TOKEN_FILE
+    if (!databaseUrl) {
+      embedded = await startEmbeddedPostgres(config.TOKEND_DATA_DIR, config.TOKEND_EMBEDDED_PG_PORT, logger)
+      databaseUrl = embedded.url
+      // The embedded default keeps the key next to the data it unlocks, for the README walk-through.
+      bootstrapFile ??= join(config.TOKEND_DATA_DIR, 'bootstrap.key')
+    }
+    const db = createDb(databaseUrl, config.DATABASE_POOL_SIZE, (error) =>
+      logger.warn({ err: error }, 'idle database connection failed'),
+    )
+    deps = { config, db, cache, logger }
+
+    const created = await withStartupLock(db, async (conn) => {
+      await migrateToLatest(conn)
+      return bootstrap(conn, config.TOKEND_TOKEN_PREFIX)
+    })
+    if (created) {
+      logger.info({ accountId: created.accountId }, 'bootstrapped the operator account and its admin key')
+      if (bootstrapFile) await writeFile(bootstrapFile, `${created.token}\n`, { mode: 0o600 })
+      ;(options.announceBootstrapKey ?? printBootstrapKey)(created.token)
+    }
+
+    const app = buildHttpApp(deps, logger)
+    server = await new Promise<Server>((resolve) => {
+      const listening = app.listen(config.PORT, config.HOST, () => resolve(listening))
+    })
+    server.keepAliveTimeout = 65_000
+    const { port } = server.address() as AddressInfo
+    const url = `http://127.0.0.1:${port}`
+    logger.info({ url }, 'tokend listening')
+    return { url }
+  }
+
+  async function stop(): Promise<void> {
+    if (server) {
+      const closing = new Promise<void>((resolve) => server?.close(() => resolve()))
+      server.closeIdleConnections()
+      const force = setTimeout(() => server?.closeAllConnections(), SHUTDOWN_GRACE_MS)
+      await closing
+      clearTimeout(force)
+      server = undefined
+    }
+    await deps?.db.destroy()
+    await embedded?.stop()
+    embedded = undefined
+  }
+
+  return {
+    start,
+    stop,
+    get deps() {
+      if (!deps) throw new Error('the app has not started')
+      return deps
+    },
+  }
+}
+
+function buildHttpApp(deps: Deps, logger: Logger): express.Express {
+  const app = express()
+  app.disable('x-powered-by')
+  app.set('trust proxy', 'loopback')
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId(req, res) {
+        const given = req.headers['x-request-id']
+        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+        res.setHeader('x-request-id', id)
+        return id
+      },
+      // Only the path is logged: query strings may carry input, and input may carry keys.
+      serializers: {
+        req: (req: { id: string; method: string; url: string }) => ({
+          id: req.id,
+          method: req.method,
+          path: req.url.split('?')[0],
+        }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+    }),
+  )
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' })
+  })
+  app.get('/readyz', async (_req, res) => {
+    const database = await ping(deps.db)
+    res
+      .status(database ? 200 : 503)
+      .json({ status: database ? 'ok' : 'unavailable', database: database ? 'ok' : 'down' })
+  })
+
+  app.use(
+    '/trpc',
+    createExpressMiddleware({
+      router: appRouter,
+      maxBodySize: 1024 * 1024,
+      createContext: ({ req }) =>
+        createContextInner(
+          deps,
+          {
+            requestId: String(req.id),
+            address: req.ip ?? null,
+            userAgent: req.headers['user-agent']?.slice(0, 512) ?? null,
+          },
+          req.headers.authorization,
+        ),
+      onError({ error, path, req }) {
+        const log = (req as unknown as { log?: Logger }).log ?? logger
+        if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error.cause ?? error, path }, 'procedure failed')
+        else if (error.code === 'SERVICE_UNAVAILABLE') log.warn({ err: error.cause, path }, 'database unavailable')
+      },
+    }),
+  )
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: { code: 'not_found', message: 'no such route' } })
+  })
+  app.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    logger.error({ err: error }, 'request failed')
+    res.status(500).json({ error: { code: 'internal', message: 'internal error' } })
+  })
+  return app
+}
+
+async function ping(db: Db): Promise<boolean> {
+  try {
+    await sql`select 1`.execute(db)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function printBootstrapKey(token: string): void {
+  process.stdout.write(
+    [
+      '',
+      '  tokend bootstrap: the operator admin key (shown once; store it in a secret manager now)',
+      '',
+      `    ${token}`,
+      '',
+      '',
+    ].join('\n'),
+  )
+}

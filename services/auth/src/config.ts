@@ -1,0 +1,44 @@
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { z } from 'zod'
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === '' ? undefined : value))
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+
+/** Every environment variable tokend reads; nothing else looks at `process.env`. */
+export const configSchema = z.object({
+  PORT: integer(0, 65_535).default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  DATABASE_POOL_SIZE: integer(1, 200).default(10),
+  TOKEND_DATA_DIR: z.string().min(1).default(resolve(repoRoot, '.data/tokend')),
+  TOKEND_EMBEDDED_PG_PORT: integer(1, 65_535).default(54_329),
+  TOKEND_TOKEN_PREFIX: z
+    .string()
+    .regex(/^[a-z]{2,8}$/, 'must be 2–8 lowercase letters')
+    .default('tk'),
+  TOKEND_CACHE_MAX_ENTRIES: integer(1, 10_000_000).default(100_000),
+  TOKEND_CACHE_TTL_MS: integer(0, 60_000).default(60_000),
+  TOKEND_NEGATIVE_CACHE_TTL_MS: integer(0, 60_000).default(5_000),
+  TOKEND_BOOTSTRAP_TOKEN_FILE: optionalString,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+})
+
+export type Config = z.infer<typeof configSchema>
+
+export class ConfigError extends Error {}
+
+/** Parses the environment once; the error names the first bad variable on one line. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = configSchema.safeParse(env)
+  if (parsed.success) return parsed.data
+  const issue = parsed.error.issues[0]
+  const name = String(issue?.path[0] ?? 'environment')
+  throw new ConfigError(`invalid configuration: ${name}: ${issue?.message ?? 'invalid value'}`)
+}

@@ -1,0 +1,48 @@
+import { Kysely, type Migration, Migrator, PostgresDialect, sql } from 'kysely'
+import pg from 'pg'
+import * as core from './migrations/2026-11-23T0800_core.ts'
+import type { Database } from './schema.ts'
+
+export type Db = Kysely<Database>
+
+// Listed by hand rather than read from the folder, so a bundled build still has them.
+const migrations: Record<string, Migration> = {
+  '2026-11-23T0800_core': core,
+}
+
+/** Ties every replica's start-up (migrations, bootstrap) to one session-level lock. */
+const STARTUP_LOCK = 0x70_6b_64_01
+
+// Timestamps come back as Date (pg's default) and bigints as numbers; no other parsing.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10))
+
+export function createDb(url: string, poolSize: number, onPoolError: (error: Error) => void): Db {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 })
+  // An idle client losing its server must not crash the process; the pool replaces it.
+  pool.on('error', onPoolError)
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+}
+
+/**
+ * Runs `work` while holding the start-up lock on one connection, so replicas that
+ * start together migrate and bootstrap one after another, never at once.
+ */
+export async function withStartupLock<T>(db: Db, work: (db: Db) => Promise<T>): Promise<T> {
+  return db.connection().execute(async (conn) => {
+    await sql`select pg_advisory_lock(${STARTUP_LOCK})`.execute(conn)
+    try {
+      return await work(conn)
+    } finally {
+      await sql`select pg_advisory_unlock(${STARTUP_LOCK})`.execute(conn)
+    }
+  })
+}
+
+export async function migrateToLatest(db: Db): Promise<void> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
+  const { error, results } = await migrator.migrateToLatest()
+  const failed = results?.find((result) => result.status === 'Error')
+  if (error || failed) {
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed`, { cause: error })
+  }
+}

@@ -1,0 +1,59 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely'
+
+type Timestamp = ColumnType<Date, Date | string | null, Date | string | null>
+
+export interface Database {
+  accounts: AccountsTable
+  access_keys: AccessKeysTable
+  audit_events: AuditEventsTable
+}
+
+export interface AccountsTable {
+  id: string
+  name: string
+  plan: 'trial' | 'paid'
+  status: Generated<'active' | 'suspended'>
+  operator: Generated<boolean>
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>
+}
+
+export interface AccessKeysTable {
+  id: string
+  account_id: string
+  digest: string
+  start: string
+  environment: 'live' | 'test'
+  name: string
+  detail: string | null
+  role: 'admin' | 'manager'
+  scopes: string[]
+  expires_at: Timestamp | null
+  disabled: Generated<boolean>
+  revoked_at: Timestamp | null
+  last_used_at: Timestamp | null
+  created_by: string | null
+  rotated_from: string | null
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>
+}
+
+export interface AuditEventsTable {
+  id: string
+  account_id: string | null
+  actor_type: string
+  actor_id: string | null
+  action: string
+  target_type: string | null
+  target_id: string | null
+  address: string | null
+  user_agent: string | null
+  request_id: string | null
+  data: ColumnType<Record<string, unknown>, string, string>
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>
+}
+
+export type AccountRow = Selectable<AccountsTable>
+export type NewAccount = Insertable<AccountsTable>
+export type AccessKeyRow = Selectable<AccessKeysTable>
+export type NewAccessKey = Insertable<AccessKeysTable>
+export type AccessKeyUpdate = Updateable<AccessKeysTable>
+export type NewAuditEvent = Insertable<AuditEventsTable>

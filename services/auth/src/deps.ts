@@ -1,0 +1,12 @@
+import type { Logger } from 'pino'
+import type { VerifyCache } from './cache/verify-cache.ts'
+import type { Config } from './config.ts'
+import type { Db } from './db/database.ts'
+
+/** What procedures and services need from the running app. */
+export interface Deps {
+  config: Config
+  db: Db
+  cache: VerifyCache
+  logger: Logger
+}

@@ -1,0 +1,95 @@
+import { type SelectQueryBuilder, sql } from 'kysely'
+import type { KeyRecord } from '../cache/verify-cache.ts'
+import type { Db } from '../db/database.ts'
+import type { AccessKeyRow, AccessKeyUpdate, Database, NewAccessKey } from '../db/schema.ts'
+
+export type TokenStatusFilter = 'active' | 'disabled' | 'revoked' | 'expired' | 'all'
+
+/** The row and its account's state, as verification needs them. */
+export async function findKeyRecord(db: Db, digest: string): Promise<(KeyRecord & { digest: string }) | null> {
+  const row = await db
+    .selectFrom('access_keys as k')
+    .innerJoin('accounts as a', 'a.id', 'k.account_id')
+    .select([
+      'k.id',
+      'k.digest',
+      'k.account_id',
+      'k.environment',
+      'k.role',
+      'k.scopes',
+      'k.name',
+      'k.expires_at',
+      'k.disabled',
+      'k.revoked_at',
+      'a.status',
+      'a.operator',
+    ])
+    .where('k.digest', '=', digest)
+    .executeTakeFirst()
+  if (!row) return null
+  return {
+    id: row.id,
+    digest: row.digest,
+    accountId: row.account_id,
+    environment: row.environment,
+    role: row.role,
+    scopes: row.scopes,
+    name: row.name,
+    expiresAt: row.expires_at?.getTime() ?? null,
+    disabled: row.disabled,
+    revoked: row.revoked_at !== null,
+    accountActive: row.status === 'active',
+    operator: row.operator,
+  }
+}
+
+export function findKeyById(db: Db, id: string, options: { forUpdate?: boolean } = {}) {
+  let query = db.selectFrom('access_keys').selectAll().where('id', '=', id)
+  if (options.forUpdate) query = query.forUpdate()
+  return query.executeTakeFirst()
+}
+
+export function insertKey(db: Db, key: NewAccessKey): Promise<AccessKeyRow> {
+  return db.insertInto('access_keys').values(key).returningAll().executeTakeFirstOrThrow()
+}
+
+export function updateKey(db: Db, id: string, changes: AccessKeyUpdate): Promise<AccessKeyRow> {
+  return db.updateTable('access_keys').set(changes).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+}
+
+export function listKeys(
+  db: Db,
+  filter: {
+    accountId: string
+    environment?: 'live' | 'test'
+    status: TokenStatusFilter
+    limit: number
+    cursor?: string
+  },
+): Promise<AccessKeyRow[]> {
+  let query = db.selectFrom('access_keys').selectAll().where('account_id', '=', filter.accountId)
+  if (filter.environment) query = query.where('environment', '=', filter.environment)
+  if (filter.cursor) query = query.where('id', '<', filter.cursor)
+  query = whereStatus(query, filter.status)
+  return query.orderBy('id', 'desc').limit(filter.limit).execute()
+}
+
+/** Mirrors `tokenStatus`: revoked, then expired, then disabled, then active. */
+function whereStatus<O>(
+  query: SelectQueryBuilder<Database, 'access_keys', O>,
+  status: TokenStatusFilter,
+): SelectQueryBuilder<Database, 'access_keys', O> {
+  const expired = sql<boolean>`(expires_at is not null and expires_at <= now())`
+  switch (status) {
+    case 'all':
+      return query
+    case 'revoked':
+      return query.where('revoked_at', 'is not', null)
+    case 'expired':
+      return query.where('revoked_at', 'is', null).where(expired)
+    case 'disabled':
+      return query.where('revoked_at', 'is', null).where(sql<boolean>`not ${expired}`).where('disabled', '=', true)
+    case 'active':
+      return query.where('revoked_at', 'is', null).where(sql<boolean>`not ${expired}`).where('disabled', '=', false)
+  }
+}

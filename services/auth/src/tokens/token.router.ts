@@ -1,0 +1,89 @@
+import { z } from 'zod'
+import { ForbiddenError } from '../errors.ts'
+import { actorOf } from '../principal.ts'
+import { authedProcedure } from '../trpc.ts'
+import { cursor, environment, futureDate, id, limit, role, scope, scopes } from '../validation.ts'
+import { getToken, issueToken, listTokens, revokeToken, rotateToken, setTokenDisabled } from './token.service.ts'
+import { verifyToken } from './verify.ts'
+
+const tokenProcedure = authedProcedure.use(({ ctx, next }) =>
+  next({ ctx: { tokens: { deps: ctx.deps, principal: ctx.principal, actor: actorOf(ctx.principal, ctx.meta) } } }),
+)
+
+export const tokenRouter = {
+  verify: authedProcedure
+    .input(
+      z.strictObject({
+        // Anything up to this length is judged (MALFORMED at worst); beyond it is not a key at all.
+        token: z.string().max(4096),
+        require: z
+          .strictObject({
+            scopes: z.array(scope).max(50).optional(),
+            environment: environment.optional(),
+            role: role.optional(),
+          })
+          .optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) => {
+      if (!ctx.principal.scopes.includes('tokend:verify'))
+        throw new ForbiddenError('verify needs the tokend:verify scope')
+      return verifyToken(ctx.deps, input.token, input.require)
+    }),
+
+  issue: tokenProcedure
+    .input(
+      z
+        .strictObject({
+          name: z.string().trim().min(1).max(100),
+          detail: z.string().max(500).optional(),
+          environment,
+          role: role.optional(),
+          scopes: scopes.optional(),
+          expiresIn: z.enum(['30d', '90d', '1y', 'never']).optional(),
+          expiresAt: futureDate.optional(),
+          accountId: id.optional(),
+        })
+        .refine((input) => input.expiresIn === undefined || input.expiresAt === undefined, {
+          message: 'give expiresIn or expiresAt, not both',
+          path: ['expiresAt'],
+        }),
+    )
+    .mutation(({ ctx, input }) => issueToken(ctx.tokens, input)),
+
+  list: tokenProcedure
+    .input(
+      z
+        .strictObject({
+          environment: environment.optional(),
+          status: z.enum(['active', 'disabled', 'revoked', 'expired', 'all']).default('all'),
+          limit,
+          cursor: cursor.optional(),
+          accountId: id.optional(),
+        })
+        .default({ status: 'all', limit: 50 }),
+    )
+    .query(({ ctx, input }) => listTokens(ctx.tokens, input)),
+
+  get: tokenProcedure.input(z.strictObject({ id })).query(({ ctx, input }) => getToken(ctx.tokens, input.id)),
+
+  revoke: tokenProcedure.input(z.strictObject({ id })).mutation(({ ctx, input }) => revokeToken(ctx.tokens, input.id)),
+
+  setDisabled: tokenProcedure
+    .input(z.strictObject({ id, disabled: z.boolean() }))
+    .mutation(({ ctx, input }) => setTokenDisabled(ctx.tokens, input.id, input.disabled)),
+
+  rotate: tokenProcedure
+    .input(
+      z.strictObject({
+        id,
+        oldExpiresIn: z
+          .number()
+          .int()
+          .min(0)
+          .max(365 * 86_400)
+          .optional(),
+      }),
+    )
+    .mutation(({ ctx, input }) => rotateToken(ctx.tokens, input)),
+}

@@ -1,0 +1,339 @@
+import { digestKey, type Environment, generateKey, parseKey } from '@tokend/keys'
+import { findAccount } from '../accounts/account.repository.ts'
+import { recordAudit } from '../audit/audit.repository.ts'
+import type { Db } from '../db/database.ts'
+import type { AccessKeyRow } from '../db/schema.ts'
+import type { Deps } from '../deps.ts'
+import { ForbiddenError, InvalidInputError, NotFoundError, TokenRevokedError } from '../errors.ts'
+import { newId } from '../ids.ts'
+import { type Actor, type Principal, type Role, TOKEND_SCOPES } from '../principal.ts'
+import * as keys from './token.repository.ts'
+
+export type ExpiresIn = '30d' | '90d' | '1y' | 'never'
+export type TokenStatus = 'active' | 'disabled' | 'expired' | 'revoked'
+
+/** A key as listings show it: never the secret or its digest. */
+export interface TokenInfo {
+  id: string
+  accountId: string
+  start: string
+  name: string
+  detail: string | null
+  environment: Environment
+  role: Role
+  scopes: string[]
+  status: TokenStatus
+  createdAt: string
+  expiresAt: string | null
+  lastUsedAt: string | null
+  revokedAt: string | null
+  disabled: boolean
+  rotatedFrom: string | null
+}
+
+/** The answer of the calls that create a key: the only place the plaintext ever appears. */
+export interface IssuedToken {
+  token: string
+  id: string
+  accountId: string
+  start: string
+  name: string
+  detail: string | null
+  environment: Environment
+  role: Role
+  scopes: string[]
+  expiresAt: string | null
+  createdAt: string
+  rotatedFrom: string | null
+}
+
+export interface IssueInput {
+  name: string
+  detail?: string | undefined
+  environment: Environment
+  role?: Role | undefined
+  scopes?: string[] | undefined
+  expiresIn?: ExpiresIn | undefined
+  expiresAt?: string | undefined
+  accountId?: string | undefined
+}
+
+const DAY_MS = 86_400_000
+const EXPIRES_IN_MS: Record<ExpiresIn, number | null> = {
+  '30d': 30 * DAY_MS,
+  '90d': 90 * DAY_MS,
+  '1y': 365 * DAY_MS,
+  never: null,
+}
+
+/** A context for every token operation: who acts, from where, on which deps. */
+export interface TokenContext {
+  deps: Deps
+  principal: Principal
+  actor: Actor
+}
+
+export async function issueToken({ deps, principal, actor }: TokenContext, input: IssueInput): Promise<IssuedToken> {
+  requireAdmin(principal)
+  const accountId = targetAccount(principal, input.accountId)
+  const role = input.role ?? 'manager'
+  const scopes = [...new Set(input.scopes ?? [])]
+  checkGrant(principal, role, scopes)
+  const expiresAt = resolveExpiry(input)
+
+  return deps.db.transaction().execute(async (trx) => {
+    const account = await findAccount(trx, accountId)
+    if (!account) throw new NotFoundError('account')
+    if (account.status !== 'active') throw new ForbiddenError('the account is suspended')
+    const { token, row } = await createKey(trx, deps.config.TOKEND_TOKEN_PREFIX, {
+      accountId,
+      environment: input.environment,
+      name: input.name,
+      detail: input.detail ?? null,
+      role,
+      scopes,
+      expiresAt,
+      createdBy: principal.tokenId,
+      rotatedFrom: null,
+    })
+    await recordAudit(trx, actor, {
+      accountId,
+      action: 'token.issue',
+      targetType: 'access_key',
+      targetId: row.id,
+      data: { name: row.name, environment: row.environment, role, scopes, expiresAt: iso(expiresAt) },
+    })
+    return issued(token, row)
+  })
+}
+
+export async function listTokens(
+  { deps, principal }: TokenContext,
+  input: {
+    environment?: Environment
+    status: keys.TokenStatusFilter
+    limit: number
+    cursor?: string
+    accountId?: string
+  },
+): Promise<{ items: TokenInfo[]; nextCursor: string | null }> {
+  const accountId = targetAccount(principal, input.accountId)
+  const rows = await keys.listKeys(deps.db, { ...input, accountId, limit: input.limit + 1 })
+  const page = rows.slice(0, input.limit)
+  return { items: page.map(tokenInfo), nextCursor: rows.length > input.limit ? (page.at(-1)?.id ?? null) : null }
+}
+
+export async function getToken({ deps, principal }: TokenContext, id: string): Promise<TokenInfo> {
+  return tokenInfo(owned(principal, await keys.findKeyById(deps.db, id)))
+}
+
+export async function revokeToken(
+  { deps, principal, actor }: TokenContext,
+  id: string,
+): Promise<{ id: string; revokedAt: string }> {
+  requireAdmin(principal)
+  const row = await deps.db.transaction().execute(async (trx) => {
+    const current = owned(principal, await keys.findKeyById(trx, id, { forUpdate: true }))
+    if (current.revoked_at) return current
+    const revoked = await keys.updateKey(trx, id, { revoked_at: new Date() })
+    await recordAudit(trx, actor, {
+      accountId: revoked.account_id,
+      action: 'token.revoke',
+      targetType: 'access_key',
+      targetId: id,
+    })
+    return revoked
+  })
+  deps.cache.evict(row.digest)
+  return { id: row.id, revokedAt: (row.revoked_at as Date).toISOString() }
+}
+
+export async function setTokenDisabled(
+  { deps, principal, actor }: TokenContext,
+  id: string,
+  disabled: boolean,
+): Promise<TokenInfo> {
+  requireAdmin(principal)
+  const row = await deps.db.transaction().execute(async (trx) => {
+    const current = owned(principal, await keys.findKeyById(trx, id, { forUpdate: true }))
+    if (current.revoked_at) throw new TokenRevokedError()
+    if (current.disabled === disabled) return current
+    const changed = await keys.updateKey(trx, id, { disabled })
+    await recordAudit(trx, actor, {
+      accountId: changed.account_id,
+      action: disabled ? 'token.disable' : 'token.enable',
+      targetType: 'access_key',
+      targetId: id,
+    })
+    return changed
+  })
+  deps.cache.evict(row.digest)
+  return tokenInfo(row)
+}
+
+export async function rotateToken(
+  { deps, principal, actor }: TokenContext,
+  input: { id: string; oldExpiresIn?: number | undefined },
+): Promise<IssuedToken> {
+  requireAdmin(principal)
+  const { token, row, old } = await deps.db.transaction().execute(async (trx) => {
+    let old = owned(principal, await keys.findKeyById(trx, input.id, { forUpdate: true }))
+    if (old.revoked_at) throw new TokenRevokedError()
+    checkGrant(principal, old.role, old.scopes)
+    const now = Date.now()
+    // The new key lives as long as the old one was meant to, counted from now.
+    const lifetime = old.expires_at ? old.expires_at.getTime() - old.created_at.getTime() : null
+    const created = await createKey(trx, deps.config.TOKEND_TOKEN_PREFIX, {
+      accountId: old.account_id,
+      environment: old.environment,
+      name: old.name,
+      detail: old.detail,
+      role: old.role,
+      scopes: old.scopes,
+      expiresAt: lifetime === null ? null : new Date(now + lifetime),
+      createdBy: principal.tokenId,
+      rotatedFrom: old.id,
+    })
+    // The old key's expiry may only move closer, never further away.
+    if (input.oldExpiresIn !== undefined) {
+      const shortened = new Date(now + input.oldExpiresIn * 1000)
+      if (!old.expires_at || shortened < old.expires_at) {
+        old = await keys.updateKey(trx, old.id, { expires_at: shortened })
+      }
+    }
+    await recordAudit(trx, actor, {
+      accountId: old.account_id,
+      action: 'token.rotate',
+      targetType: 'access_key',
+      targetId: created.row.id,
+      data: { rotatedFrom: old.id, oldExpiresAt: iso(old.expires_at) },
+    })
+    return { ...created, old }
+  })
+  deps.cache.evict(old.digest)
+  return issued(token, row)
+}
+
+/** Inserts a fresh key and returns its plaintext with the stored row (digest only). */
+export async function createKey(
+  db: Db,
+  prefix: string,
+  key: {
+    accountId: string
+    environment: Environment
+    name: string
+    detail: string | null
+    role: Role
+    scopes: string[]
+    expiresAt: Date | null
+    createdBy: string | null
+    rotatedFrom: string | null
+  },
+): Promise<{ token: string; row: AccessKeyRow }> {
+  const token = generateKey(prefix, key.environment)
+  const parsed = parseKey(token, prefix)
+  if (!parsed) throw new Error('generated a key that does not parse')
+  const row = await keys.insertKey(db, {
+    id: newId('tok'),
+    account_id: key.accountId,
+    digest: digestKey(token),
+    start: parsed.start,
+    environment: key.environment,
+    name: key.name,
+    detail: key.detail,
+    role: key.role,
+    scopes: key.scopes,
+    expires_at: key.expiresAt,
+    revoked_at: null,
+    last_used_at: null,
+    created_by: key.createdBy,
+    rotated_from: key.rotatedFrom,
+  })
+  return { token, row }
+}
+
+export function requireAdmin(principal: Principal): void {
+  if (principal.role !== 'admin') throw new ForbiddenError('this needs an admin key')
+}
+
+/** The account a call acts on: the caller's own, or any for the operator account. */
+export function targetAccount(principal: Principal, accountId: string | undefined): string {
+  if (accountId === undefined || accountId === principal.accountId) return principal.accountId
+  if (!principal.operator) throw new ForbiddenError('only the operator account may act on other accounts')
+  return accountId
+}
+
+/** 404 for nothing, 403 for another account's object (operators may see every account). */
+function owned(principal: Principal, row: AccessKeyRow | undefined): AccessKeyRow {
+  if (!row) throw new NotFoundError('token')
+  if (row.account_id !== principal.accountId && !principal.operator) {
+    throw new ForbiddenError('the token belongs to another account')
+  }
+  return row
+}
+
+/** A key never grants more than its creator holds: no higher role, no reserved scope it lacks. */
+function checkGrant(principal: Principal, role: Role, scopes: readonly string[]): void {
+  if (role === 'admin' && principal.role !== 'admin') throw new ForbiddenError('cannot grant a role above your own')
+  for (const scope of scopes) {
+    if (!scope.startsWith('tokend:')) continue
+    if (!(TOKEND_SCOPES as readonly string[]).includes(scope)) {
+      throw new InvalidInputError(`unknown reserved scope "${scope}"`)
+    }
+    if (!principal.scopes.includes(scope)) throw new ForbiddenError(`cannot grant "${scope}" without holding it`)
+  }
+}
+
+function resolveExpiry(input: IssueInput): Date | null {
+  if (input.expiresAt !== undefined) return new Date(input.expiresAt)
+  const ms = EXPIRES_IN_MS[input.expiresIn ?? 'never']
+  return ms === null ? null : new Date(Date.now() + ms)
+}
+
+export function tokenStatus(row: AccessKeyRow, now = Date.now()): TokenStatus {
+  if (row.revoked_at) return 'revoked'
+  if (row.expires_at && row.expires_at.getTime() <= now) return 'expired'
+  if (row.disabled) return 'disabled'
+  return 'active'
+}
+
+function tokenInfo(row: AccessKeyRow): TokenInfo {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    start: row.start,
+    name: row.name,
+    detail: row.detail,
+    environment: row.environment,
+    role: row.role,
+    scopes: row.scopes,
+    status: tokenStatus(row),
+    createdAt: row.created_at.toISOString(),
+    expiresAt: iso(row.expires_at),
+    lastUsedAt: iso(row.last_used_at),
+    revokedAt: iso(row.revoked_at),
+    disabled: row.disabled,
+    rotatedFrom: row.rotated_from,
+  }
+}
+
+function issued(token: string, row: AccessKeyRow): IssuedToken {
+  return {
+    token,
+    id: row.id,
+    accountId: row.account_id,
+    start: row.start,
+    name: row.name,
+    detail: row.detail,
+    environment: row.environment,
+    role: row.role,
+    scopes: row.scopes,
+    expiresAt: iso(row.expires_at),
+    createdAt: row.created_at.toISOString(),
+    rotatedFrom: row.rotated_from,
+  }
+}
+
+function iso(date: Date | null): string | null {
+  return date ? date.toISOString() : null
+}

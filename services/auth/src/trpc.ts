@@ -1,0 +1,77 @@
+import { initTRPC, TRPCError } from '@trpc/server'
+import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/unstable-core-do-not-import'
+import { ZodError } from 'zod'
+import type { Context } from './context.ts'
+import { isDatabaseUnavailable } from './db/errors.ts'
+import { DomainError, type Reason, UnauthenticatedError, UnavailableError } from './errors.ts'
+
+const CODE_OF: Record<Reason, TRPC_ERROR_CODE_KEY> = {
+  invalid_input: 'BAD_REQUEST',
+  invalid_token: 'UNAUTHORIZED',
+  forbidden: 'FORBIDDEN',
+  not_found: 'NOT_FOUND',
+  token_revoked: 'CONFLICT',
+  token_limit_reached: 'CONFLICT',
+  rate_limited: 'TOO_MANY_REQUESTS',
+  unavailable: 'SERVICE_UNAVAILABLE',
+}
+
+// Errors tRPC raises itself (bad JSON, unknown procedure, oversized body) get a reason too.
+const REASON_OF: Partial<Record<TRPC_ERROR_CODE_KEY, string>> = {
+  PARSE_ERROR: 'invalid_input',
+  BAD_REQUEST: 'invalid_input',
+  PAYLOAD_TOO_LARGE: 'invalid_input',
+  UNSUPPORTED_MEDIA_TYPE: 'invalid_input',
+  METHOD_NOT_SUPPORTED: 'invalid_input',
+  NOT_FOUND: 'not_found',
+  UNAUTHORIZED: 'invalid_token',
+  FORBIDDEN: 'forbidden',
+  TOO_MANY_REQUESTS: 'rate_limited',
+  SERVICE_UNAVAILABLE: 'unavailable',
+}
+
+const t = initTRPC.context<Context>().create({
+  // Never put stack traces on the wire, whatever NODE_ENV says.
+  isDev: false,
+  errorFormatter({ shape, error }) {
+    const cause = error.cause
+    const reason = cause instanceof DomainError ? cause.reason : (REASON_OF[error.code] ?? 'internal')
+    const issues =
+      cause instanceof ZodError
+        ? cause.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }))
+        : undefined
+    // Internal errors say nothing about their cause to the caller; the log has it.
+    const message = reason === 'internal' ? 'internal error' : shape.message
+    return {
+      ...shape,
+      message,
+      data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path, reason, issues },
+    }
+  },
+})
+
+/** The one place domain errors become tRPC errors (status and reason), keeping the cause. */
+const mapErrors = t.middleware(async ({ next }) => {
+  const result = await next()
+  if (result.ok) return result
+  const cause = result.error.cause
+  if (cause instanceof DomainError) {
+    throw new TRPCError({ code: CODE_OF[cause.reason], message: cause.message, cause })
+  }
+  if (isDatabaseUnavailable(cause)) {
+    const unavailable = new UnavailableError(cause)
+    throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: unavailable.message, cause: unavailable })
+  }
+  return result
+})
+
+export const router = t.router
+export const createCallerFactory = t.createCallerFactory
+export const publicProcedure = t.procedure.use(mapErrors)
+
+/** Any valid access key. */
+export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const principal = await ctx.authenticate()
+  if (!principal) throw new UnauthenticatedError()
+  return next({ ctx: { principal } })
+})

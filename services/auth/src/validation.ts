@@ -1,0 +1,20 @@
+import { ENVIRONMENTS } from '@tokend/keys'
+import { z } from 'zod'
+
+/** Input building blocks shared by the routers. */
+export const id = z.string().min(1).max(64)
+export const environment = z.enum(ENVIRONMENTS)
+export const role = z.enum(['admin', 'manager'])
+export const scope = z
+  .string()
+  .max(100)
+  .regex(/^[a-z0-9][a-z0-9_.-]*(:[a-z0-9_.*-]+)*$/, 'scopes look like "recordings:read"')
+export const scopes = z.array(scope).max(50)
+export const limit = z.number().int().min(1).max(100).default(50)
+export const cursor = z.string().min(1).max(64)
+
+const MAX_EXPIRY_MS = 100 * 365 * 86_400_000
+export const futureDate = z.iso
+  .datetime({ offset: true })
+  .refine((value) => Date.parse(value) > Date.now(), 'must be in the future')
+  .refine((value) => Date.parse(value) < Date.now() + MAX_EXPIRY_MS, 'must be within 100 years')

@@ -1,0 +1,12 @@
+import { defineConfig } from 'tsup'
+
+// One file per entry for production images; workspace packages are bundled in, npm ones stay external.
+export default defineConfig({
+  entry: ['src/main.ts'],
+  format: 'esm',
+  target: 'node20',
+  platform: 'node',
+  noExternal: [/^@tokend\//],
+  clean: true,
+  sourcemap: true,
+})
