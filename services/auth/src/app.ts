@@ -163,6 +163,13 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
           },
           req.headers.authorization,
         ),
+      responseMeta({ errors }) {
+        // RFC 6750: a 401 tells the client which scheme to use.
+        if (errors.some((error) => error.code === 'UNAUTHORIZED')) {
+          return { headers: { 'www-authenticate': 'Bearer realm="tokend"' } }
+        }
+        return {}
+      },
       onError({ error, path, req }) {
         const log = (req as unknown as { log?: Logger }).log ?? logger
         if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error.cause ?? error, path }, 'procedure failed')

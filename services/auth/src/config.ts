@@ -1,8 +1,18 @@
-import { dirname, resolve } from 'node:path'
+import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
+/** The monorepo's root (where the default data folder lives), from source or from a bundle. */
+function findRepoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, 'pnpm-workspace.yaml'))) {
+    const parent = dirname(dir)
+    if (parent === dir) return process.cwd()
+    dir = parent
+  }
+  return dir
+}
 
 const optionalString = z
   .string()
@@ -17,7 +27,7 @@ export const configSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   DATABASE_POOL_SIZE: integer(1, 200).default(10),
-  TOKEND_DATA_DIR: z.string().min(1).default(resolve(repoRoot, '.data/tokend')),
+  TOKEND_DATA_DIR: z.string().min(1).default(resolve(findRepoRoot(), '.data/tokend')),
   TOKEND_EMBEDDED_PG_PORT: integer(1, 65_535).default(54_329),
   TOKEND_TOKEN_PREFIX: z
     .string()

@@ -1,5 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server'
-import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/unstable-core-do-not-import'
+
+type TRPC_ERROR_CODE_KEY = TRPCError['code']
+
 import { ZodError } from 'zod'
 import type { Context } from './context.ts'
 import { isDatabaseUnavailable } from './db/errors.ts'
@@ -41,7 +43,11 @@ const t = initTRPC.context<Context>().create({
         ? cause.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }))
         : undefined
     // Internal errors say nothing about their cause to the caller; the log has it.
-    const message = reason === 'internal' ? 'internal error' : shape.message
+    const message = issues
+      ? `invalid input: ${issues.map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message)).join('; ')}`
+      : reason === 'internal'
+        ? 'internal error'
+        : shape.message
     return {
       ...shape,
       message,

@@ -1,0 +1,112 @@
+import { Writable } from 'node:stream'
+import { freshDatabase } from '@tokend/testing'
+import { pino } from 'pino'
+import { afterAll } from 'vitest'
+import { type App, createApp } from '../src/app.ts'
+import { configSchema } from '../src/config.ts'
+
+export interface Reply<T = unknown> {
+  status: number
+  headers: Headers
+  body: T
+}
+
+/** A raw HTTP caller for tRPC procedures: exactly what a client in any language sends. */
+export class Caller {
+  constructor(
+    readonly url: string,
+    readonly key?: string,
+  ) {}
+
+  as(key: string | undefined): Caller {
+    return new Caller(this.url, key)
+  }
+
+  mutation<T = any>(path: string, input?: unknown): Promise<Reply<T>> {
+    return this.send(`/trpc/${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: input === undefined ? undefined : JSON.stringify(input),
+    })
+  }
+
+  query<T = any>(path: string, input?: unknown): Promise<Reply<T>> {
+    const search = input === undefined ? '' : `?input=${encodeURIComponent(JSON.stringify(input))}`
+    return this.send(`/trpc/${path}${search}`, { method: 'GET' })
+  }
+
+  async send<T>(path: string, init: RequestInit & { headers?: Record<string, string> }): Promise<Reply<T>> {
+    const headers: Record<string, string> = { ...init.headers }
+    if (this.key !== undefined) headers.authorization = `Bearer ${this.key}`
+    const response = await fetch(this.url + path, { ...init, headers })
+    const text = await response.text()
+    return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined }
+  }
+}
+
+export interface TestApp {
+  app: App
+  url: string
+  databaseUrl: string
+  /** The operator account's bootstrap admin key. */
+  bootstrapKey: string
+  /** A caller authenticated with the bootstrap key. */
+  operator: Caller
+  /** Every log line the app wrote, as text. */
+  logs: string[]
+  stop(): Promise<void>
+}
+
+/**
+ * Starts tokend on a fresh database of the test cluster, listening on a free port,
+ * logging into memory. Stopped (and its database dropped) after the test file.
+ */
+export async function startTestApp(env: Record<string, string> = {}, database?: { url: string }): Promise<TestApp> {
+  const owned = database ? undefined : await freshDatabase()
+  const databaseUrl = database?.url ?? (owned as { url: string }).url
+  const logs: string[] = []
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(String(chunk))
+      done()
+    },
+  })
+  const config = configSchema.parse({
+    DATABASE_URL: databaseUrl,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'debug',
+    ...env,
+  })
+  const logger = pino(
+    { level: 'debug', redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'] },
+    sink,
+  )
+  let bootstrapKey = ''
+  const app = createApp({ config, logger, announceBootstrapKey: (key) => (bootstrapKey = key) })
+  const { url } = await app.start()
+  let stopped = false
+  const stop = async () => {
+    if (stopped) return
+    stopped = true
+    await app.stop()
+    await owned?.drop()
+  }
+  afterAll(stop)
+  return { app, url, databaseUrl, bootstrapKey, operator: new Caller(url, bootstrapKey), logs, stop }
+}
+
+/** Issues a key through the API and returns the issue response's data. */
+export async function issue(caller: Caller, input: Record<string, unknown> = {}) {
+  const reply = await caller.mutation('token.issue', { name: 'test key', environment: 'test', ...input })
+  if (reply.status !== 200) throw new Error(`issue failed: ${JSON.stringify(reply.body)}`)
+  return reply.body.result.data as { token: string; id: string; accountId: string; [field: string]: unknown }
+}
+
+/** Creates an account and an admin key for it; returns a caller holding that key. */
+export async function newAccount(operator: Caller, name = 'customer') {
+  const created = await operator.mutation('account.create', { name, plan: 'paid' })
+  const accountId = created.body.result.data.id as string
+  const admin = await issue(operator, { name: `${name} admin`, role: 'admin', accountId, environment: 'live' })
+  return { accountId, admin: operator.as(admin.token), adminKey: admin }
+}
