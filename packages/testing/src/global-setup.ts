@@ -1,12 +1,6 @@
 import type { TestProject } from 'vitest/node'
+import './provided.ts'
 import { startEmbeddedPostgres } from './postgres.ts'
-
-declare module 'vitest' {
-  export interface ProvidedContext {
-    /** Superuser URL of a Postgres cluster that tests may create databases on. */
-    postgresUrl: string
-  }
-}
 
 /**
  * Gives every test file a Postgres cluster: `TEST_DATABASE_URL` when set, otherwise

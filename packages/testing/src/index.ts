@@ -1,3 +1,4 @@
+import './provided.ts'
 import { inject } from 'vitest'
 import { createTestDatabase } from './postgres.ts'
 
@@ -7,3 +8,4 @@ export { createTestDatabase, freePort, type RunningPostgres, startEmbeddedPostgr
 export function freshDatabase() {
   return createTestDatabase(inject('postgresUrl'))
 }
+export { repoRoot, type ServiceProcess, startService, startTokendProcess } from './process.ts'

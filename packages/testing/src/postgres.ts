@@ -61,7 +61,9 @@ export async function createTestDatabase(adminUrl: string): Promise<{ url: strin
   url.pathname = `/${name}`
   return {
     url: url.toString(),
-    drop: () => withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)),
+    drop: async () => {
+      await withClient(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
+    },
   }
 }
 

@@ -1,5 +1,5 @@
 import { generateKey } from '@tokend/keys'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Caller, issue, newAccount, type Reply, startTestApp, type TestApp } from './harness.ts'
 
 /**
@@ -40,6 +40,8 @@ let t: TestApp
 let customer: Awaited<ReturnType<typeof newAccount>>
 let manager: Caller
 let badKeys: Record<string, string>
+
+afterAll(() => t?.stop())
 
 beforeAll(async () => {
   t = await startTestApp()

@@ -1,7 +1,6 @@
 import { Writable } from 'node:stream'
 import { freshDatabase } from '@tokend/testing'
 import { pino } from 'pino'
-import { afterAll } from 'vitest'
 import { type App, createApp } from '../src/app.ts'
 import { configSchema } from '../src/config.ts'
 
@@ -59,7 +58,7 @@ export interface TestApp {
 
 /**
  * Starts tokend on a fresh database of the test cluster, listening on a free port,
- * logging into memory. Stopped (and its database dropped) after the test file.
+ * logging into memory. Call `stop()` in the file's afterAll: it also drops the database.
  */
 export async function startTestApp(env: Record<string, string> = {}, database?: { url: string }): Promise<TestApp> {
   const owned = database ? undefined : await freshDatabase()
@@ -92,7 +91,6 @@ export async function startTestApp(env: Record<string, string> = {}, database?: 
     await app.stop()
     await owned?.drop()
   }
-  afterAll(stop)
   return { app, url, databaseUrl, bootstrapKey, operator: new Caller(url, bootstrapKey), logs, stop }
 }
 

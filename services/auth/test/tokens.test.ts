@@ -1,8 +1,10 @@
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Caller, issue, newAccount, startTestApp, type TestApp } from './harness.ts'
 
 let t: TestApp
 let verify: (token: string, require?: unknown) => Promise<any>
+
+afterAll(() => t?.stop())
 
 beforeAll(async () => {
   t = await startTestApp()

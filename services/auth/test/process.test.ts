@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process'
+import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { freePort, type ServiceProcess, startTokendProcess } from '@tokend/testing'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Caller } from './harness.ts'
+
+const serviceDir = join(dirname(fileURLToPath(import.meta.url)), '..')
+const tsx = join(serviceDir, 'node_modules/.bin/tsx')
+
+describe('pnpm start on the embedded default', () => {
+  let dataDir: string
+  let env: Record<string, string>
+  let running: ServiceProcess | undefined
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'tokend-data-'))
+    await chmod(dataDir, 0o755) // embedded Postgres runs as its own user and must reach its folder
+    env = {
+      TOKEND_DATA_DIR: dataDir,
+      TOKEND_EMBEDDED_PG_PORT: String(await freePort()),
+      PORT: String(await freePort()),
+    }
+  })
+  afterAll(async () => {
+    await running?.stop('SIGKILL')
+    await rm(dataDir, { recursive: true, force: true })
+  })
+
+  it('keeps every key and every revocation across a restart, and bootstraps once', async () => {
+    running = await startTokendProcess(env)
+    const first = running.output()
+    const bootstrapKey = (await readFile(join(dataDir, 'bootstrap.key'), 'utf8')).trim()
+    expect((await stat(join(dataDir, 'bootstrap.key'))).mode & 0o777).toBe(0o600)
+    expect(first.split(bootstrapKey)).toHaveLength(2) // printed exactly once
+
+    const operator = new Caller(running.url, bootstrapKey)
+    const kept = (await operator.mutation('token.issue', { name: 'kept', environment: 'live' })).body.result.data
+    const revoked = (await operator.mutation('token.issue', { name: 'revoked', environment: 'live' })).body.result.data
+    await operator.mutation('token.revoke', { id: revoked.id })
+
+    expect(await running.stop('SIGTERM')).toBe(0)
+    expect(running.output()).toContain('shutting down')
+
+    running = await startTokendProcess(env)
+    expect(running.output()).not.toContain(bootstrapKey)
+    const again = new Caller(running.url, bootstrapKey)
+    const verify = async (token: string) => (await again.mutation('token.verify', { token })).body.result.data
+    expect((await verify(kept.token)).valid).toBe(true)
+    expect(await verify(revoked.token)).toEqual({ valid: false, reason: 'REVOKED' })
+    expect(running.output()).not.toContain(kept.token.slice(12))
+
+    expect(await running.stop('SIGINT')).toBe(0)
+  })
+
+  it('stops at start-up with one clear line for a bad setting', async () => {
+    const child = spawn(tsx, ['src/main.ts'], {
+      cwd: serviceDir,
+      env: { PATH: process.env.PATH ?? '', PORT: 'eighty' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    child.stderr?.on('data', (chunk) => (output += chunk))
+    child.stdout?.on('data', (chunk) => (output += chunk))
+    expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(1)
+    expect(output.trim()).toBe('tokend: invalid configuration: PORT: Invalid input: expected number, received NaN')
+  })
+})
