@@ -1,15 +1,12 @@
 import { defineConfig } from 'vitest/config'
 
+// One project: its global setup starts a single embedded Postgres for the whole run
+// (with projects, each would start its own). Unit tests sit beside the code as
+// src/**/*.test.ts; integration tests in each package's test/ and in the top-level test/.
 export default defineConfig({
   test: {
     globalSetup: ['packages/testing/src/global-setup.ts'],
-    projects: [
-      { extends: true, test: { name: 'unit', include: ['{packages,services}/*/src/**/*.test.ts'] } },
-      {
-        extends: true,
-        test: { name: 'integration', include: ['{packages,services}/*/test/**/*.test.ts', 'test/**/*.test.ts'] },
-      },
-    ],
+    include: ['{packages,services}/*/src/**/*.test.ts', '{packages,services}/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 120_000,
   },

@@ -62,5 +62,6 @@ export function startService(
     }
     setTimeout(() => fail('did not start in time'), options.timeoutMs).unref()
     void exited.then((code) => fail(`exited with ${code}`))
+    child.on('error', (error) => fail(`could not run ${command}: ${error.message}`))
   })
 }
