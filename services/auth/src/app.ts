@@ -10,6 +10,8 @@ import { type Logger, pino } from 'pino'
 import { pinoHttp } from 'pino-http'
 import { bootstrap } from './accounts/account.service.ts'
 import { VerifyCache } from './cache/verify-cache.ts'
+import { applyChange } from './changes/change-events.ts'
+import { ChangeListener } from './changes/change-listener.ts'
 import type { Config } from './config.ts'
 import { createContextInner } from './context.ts'
 import { createDb, type Db, migrateToLatest, withStartupLock } from './db/database.ts'
@@ -65,7 +67,16 @@ export function createApp(options: AppOptions): App {
     const db = createDb(databaseUrl, config.DATABASE_POOL_SIZE, (error) =>
       logger.warn({ err: error }, 'idle database connection failed'),
     )
-    deps = { config, db, cache, logger }
+    const changes = new ChangeListener({
+      databaseUrl,
+      logger,
+      heartbeatMs: config.TOKEND_LISTENER_HEARTBEAT_MS,
+      heartbeatTimeoutMs: config.TOKEND_LISTENER_TIMEOUT_MS,
+    })
+    changes.on('change', (event) => applyChange(cache, event))
+    // Fail safe: while events may be missed, nothing is answered from memory.
+    changes.on('state', (state) => (state === 'subscribed' ? cache.resume() : cache.suspend()))
+    deps = { config, db, cache, logger, changes }
 
     const created = await withStartupLock(db, async (conn) => {
       await migrateToLatest(conn)
@@ -77,6 +88,7 @@ export function createApp(options: AppOptions): App {
       ;(options.announceBootstrapKey ?? printBootstrapKey)(created.token)
     }
 
+    await changes.start()
     const app = buildHttpApp(deps, logger)
     server = await new Promise<Server>((resolve) => {
       const listening = app.listen(config.PORT, config.HOST, () => resolve(listening))
@@ -97,6 +109,7 @@ export function createApp(options: AppOptions): App {
       clearTimeout(force)
       server = undefined
     }
+    await deps?.changes.stop()
     await deps?.db.destroy()
     await embedded?.stop()
     embedded = undefined

@@ -37,6 +37,8 @@ export const configSchema = z.object({
   TOKEND_CACHE_TTL_MS: integer(0, 60_000).default(60_000),
   TOKEND_NEGATIVE_CACHE_TTL_MS: integer(0, 60_000).default(5_000),
   TOKEND_BOOTSTRAP_TOKEN_FILE: optionalString,
+  TOKEND_LISTENER_HEARTBEAT_MS: integer(100, 10_000).default(1_000),
+  TOKEND_LISTENER_TIMEOUT_MS: integer(100, 10_000).default(2_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
 

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { VerifyCache } from './cache/verify-cache.ts'
+import type { ChangeListener } from './changes/change-listener.ts'
 import type { Config } from './config.ts'
 import type { Db } from './db/database.ts'
 
@@ -8,5 +9,7 @@ export interface Deps {
   config: Config
   db: Db
   cache: VerifyCache
+  /** This replica's subscription to change events from every replica. */
+  changes: ChangeListener
   logger: Logger
 }

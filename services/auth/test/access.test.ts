@@ -34,6 +34,12 @@ const procedures: Procedure[] = [
   { path: 'token.rotate', kind: 'mutation', input: (own) => ({ id: own.keyId }), who: 'admin', targetsKey: true },
   { path: 'account.create', kind: 'mutation', input: () => ({ name: 'acme' }), who: 'operator admin' },
   { path: 'account.list', kind: 'query', input: () => ({}), who: 'operator reader' },
+  {
+    path: 'account.setStatus',
+    kind: 'mutation',
+    input: () => ({ accountId: customer.accountId, status: 'active' }),
+    who: 'operator admin',
+  },
 ]
 
 let t: TestApp

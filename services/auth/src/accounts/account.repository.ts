@@ -1,5 +1,5 @@
 import type { Db } from '../db/database.ts'
-import type { AccountRow, NewAccount } from '../db/schema.ts'
+import type { AccountRow, AccountUpdate, NewAccount } from '../db/schema.ts'
 
 export function findAccount(db: Db, id: string): Promise<AccountRow | undefined> {
   return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst()
@@ -17,4 +17,8 @@ export function listAccounts(db: Db, page: { limit: number; cursor?: string | un
   let query = db.selectFrom('accounts').selectAll()
   if (page.cursor) query = query.where('id', '<', page.cursor)
   return query.orderBy('id', 'desc').limit(page.limit).execute()
+}
+
+export function updateAccount(db: Db, id: string, changes: AccountUpdate): Promise<AccountRow> {
+  return db.updateTable('accounts').set(changes).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
 }

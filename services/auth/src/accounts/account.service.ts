@@ -1,8 +1,9 @@
 import { recordAudit } from '../audit/audit.repository.ts'
+import { changeTransaction } from '../changes/change-events.ts'
 import type { Db } from '../db/database.ts'
 import type { AccountRow } from '../db/schema.ts'
 import type { Deps } from '../deps.ts'
-import { ForbiddenError } from '../errors.ts'
+import { ForbiddenError, NotFoundError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { type Actor, type Principal, SYSTEM_ACTOR, TOKEND_SCOPES } from '../principal.ts'
 import { createKey } from '../tokens/token.service.ts'
@@ -47,6 +48,40 @@ export async function listAccounts(
   const rows = await accounts.listAccounts(deps.db, { limit: page.limit + 1, cursor: page.cursor })
   const items = rows.slice(0, page.limit)
   return { items: items.map(accountInfo), nextCursor: rows.length > page.limit ? (items.at(-1)?.id ?? null) : null }
+}
+
+/**
+ * Suspends or reactivates an account. Suspension rejects every key of the account on
+ * every replica at once: one account-wide change event, however many keys it has.
+ */
+export async function setAccountStatus(
+  deps: Deps,
+  principal: Principal,
+  actor: Actor,
+  input: { accountId: string; status: 'active' | 'suspended' },
+): Promise<AccountInfo> {
+  requireOperator(principal, 'admin')
+  const row = await changeTransaction(deps, async (trx, announce) => {
+    const account = await trx
+      .selectFrom('accounts')
+      .selectAll()
+      .where('id', '=', input.accountId)
+      .forUpdate()
+      .executeTakeFirst()
+    if (!account) throw new NotFoundError('account')
+    if (account.operator) throw new ForbiddenError('the operator account cannot be suspended')
+    if (account.status === input.status) return account
+    const changed = await accounts.updateAccount(trx, account.id, { status: input.status })
+    await announce({ type: 'account', accountId: account.id })
+    await recordAudit(trx, actor, {
+      accountId: account.id,
+      action: input.status === 'suspended' ? 'account.suspend' : 'account.reactivate',
+      targetType: 'account',
+      targetId: account.id,
+    })
+    return changed
+  })
+  return accountInfo(row)
 }
 
 /**

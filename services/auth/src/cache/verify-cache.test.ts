@@ -17,7 +17,11 @@ const record = (overrides: Partial<KeyRecord> = {}): KeyRecord => ({
   ...overrides,
 })
 
-const cache = () => new VerifyCache({ maxEntries: 100, ttlMs: 60_000, negativeTtlMs: 5_000 })
+const cache = () => {
+  const c = new VerifyCache({ maxEntries: 100, ttlMs: 60_000, negativeTtlMs: 5_000 })
+  c.resume()
+  return c
+}
 
 function deferred<T>() {
   let resolve!: (value: T) => void
@@ -116,14 +120,47 @@ describe('VerifyCache', () => {
     )
   })
 
-  it('clear() forgets everything and stops pending loads from storing', async () => {
+  it('suspend() forgets everything and stops caching until resume()', async () => {
     const c = cache()
     const gate = deferred<KeyRecord>()
     await c.lookup('a', async () => record())
     const pending = c.lookup('b', () => gate.promise)
-    c.clear()
+    c.suspend()
     gate.resolve(record())
     await pending
     expect(c.size).toBe(0)
+    let loads = 0
+    const load = async () => {
+      loads++
+      return record()
+    }
+    await c.lookup('a', load)
+    await c.lookup('a', load)
+    expect(loads).toBe(2) // suspended: every verify goes to the database
+    expect(c.size).toBe(0)
+    c.resume()
+    await c.lookup('a', load)
+    await c.lookup('a', load)
+    expect(loads).toBe(3)
+  })
+
+  it('resume() keeps loads that began while suspended from storing', async () => {
+    const c = cache()
+    c.suspend()
+    const gate = deferred<KeyRecord>()
+    const pending = c.lookup('a', () => gate.promise) // may have read a row whose change was missed
+    c.resume()
+    gate.resolve(record())
+    await pending
+    expect(c.size).toBe(0)
+  })
+
+  it('evictAccount() forgets exactly that account', async () => {
+    const c = cache()
+    await c.lookup('a1', async () => record({ accountId: 'acc_a' }))
+    await c.lookup('a2', async () => record({ accountId: 'acc_a' }))
+    await c.lookup('b1', async () => record({ accountId: 'acc_b' }))
+    c.evictAccount('acc_a')
+    expect(c.size).toBe(1)
   })
 })

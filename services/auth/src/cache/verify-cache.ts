@@ -29,16 +29,23 @@ export interface VerifyCacheOptions {
  * The per-replica verification cache, keyed by key digest (never the key).
  *
  * Entries hold the key's row, not a verdict, so expiry is checked on every hit and
- * a key is never served past it. Invalidation (`evict`, `clear`) bumps `epoch`: a
- * load that began before an invalidation returns its answer to its own caller but
- * never stores it, so a revoked key cannot be put back by a verify that read the
- * row before the revocation. Concurrent misses of one digest share one load.
+ * a key is never served past it. Invalidation (`evict`, `evictAccount`, `suspend`,
+ * `resume`) bumps `epoch`: a load that began before an invalidation returns its
+ * answer to its own caller but never stores it, so a revoked key cannot be put back
+ * by a verify that read the row before the revocation. Concurrent misses of one
+ * digest share one load.
+ *
+ * The cache starts suspended: until the change channel is subscribed it neither
+ * answers from memory nor stores, since it could not hear of changes.
  */
 export class VerifyCache {
   readonly #lru: LRUCache<string, Entry>
   readonly #inflight = new Map<string, Promise<KeyRecord | null>>()
   readonly #options: VerifyCacheOptions
   #epoch = 0
+  #active = false
+  /** Counters for metrics and tests. */
+  readonly stats = { hits: 0, misses: 0, loads: 0, evictions: 0 }
 
   constructor(options: VerifyCacheOptions) {
     this.#options = options
@@ -51,11 +58,16 @@ export class VerifyCache {
 
   /** The key's record, loading it through `load` on a miss (null: no such key). */
   async lookup(digest: string, load: (digest: string) => Promise<KeyRecord | null>): Promise<KeyRecord | null> {
-    const hit = this.#lru.get(digest)
-    if (hit !== undefined) return hit === UNKNOWN ? null : hit
+    const hit = this.#active ? this.#lru.get(digest) : undefined
+    if (hit !== undefined) {
+      this.stats.hits++
+      return hit === UNKNOWN ? null : hit
+    }
+    this.stats.misses++
     const joined = this.#inflight.get(digest)
     if (joined) return joined
     const epoch = this.#epoch
+    this.stats.loads++
     const pending: Promise<KeyRecord | null> = load(digest)
       .then((record) => {
         if (epoch === this.#epoch) this.#store(digest, record)
@@ -72,17 +84,46 @@ export class VerifyCache {
   evict(digest: string): void {
     this.#epoch++
     this.#inflight.delete(digest)
-    this.#lru.delete(digest)
+    if (this.#lru.delete(digest)) this.stats.evictions++
   }
 
-  /** Forgets everything on this replica (e.g. when change events may have been lost). */
-  clear(): void {
+  /** Forgets every key of one account (suspension, bulk changes). */
+  evictAccount(accountId: string): void {
     this.#epoch++
     this.#inflight.clear()
+    const digests: string[] = []
+    for (const [digest, entry] of this.#lru.entries()) {
+      if (entry !== UNKNOWN && entry.accountId === accountId) digests.push(digest)
+    }
+    for (const digest of digests) this.#lru.delete(digest)
+    this.stats.evictions += digests.length
+  }
+
+  /** Change events may be missed from now on: forget everything and stop caching. */
+  suspend(): void {
+    this.#active = false
+    this.#epoch++
+    this.#inflight.clear()
+    this.stats.evictions += this.#lru.size
     this.#lru.clear()
   }
 
+  /**
+   * Change events are heard again: cache from now on. Loads that began before this
+   * point may have read rows whose change event was missed, so they never store.
+   */
+  resume(): void {
+    this.#epoch++
+    this.#inflight.clear()
+    this.#active = true
+  }
+
+  get active(): boolean {
+    return this.#active
+  }
+
   #store(digest: string, record: KeyRecord | null): void {
+    if (!this.#active) return
     if (record === null) {
       if (this.#options.negativeTtlMs > 0) this.#lru.set(digest, UNKNOWN, { ttl: this.#options.negativeTtlMs })
       return

@@ -53,6 +53,7 @@ export interface AuditEventsTable {
 
 export type AccountRow = Selectable<AccountsTable>
 export type NewAccount = Insertable<AccountsTable>
+export type AccountUpdate = Updateable<AccountsTable>
 export type AccessKeyRow = Selectable<AccessKeysTable>
 export type NewAccessKey = Insertable<AccessKeysTable>
 export type AccessKeyUpdate = Updateable<AccessKeysTable>

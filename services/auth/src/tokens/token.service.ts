@@ -1,6 +1,7 @@
 import { digestKey, type Environment, generateKey, parseKey } from '@tokend/keys'
 import { findAccount } from '../accounts/account.repository.ts'
 import { recordAudit } from '../audit/audit.repository.ts'
+import { changeTransaction } from '../changes/change-events.ts'
 import type { Db } from '../db/database.ts'
 import type { AccessKeyRow } from '../db/schema.ts'
 import type { Deps } from '../deps.ts'
@@ -132,10 +133,11 @@ export async function revokeToken(
   id: string,
 ): Promise<{ id: string; revokedAt: string }> {
   requireAdmin(principal)
-  const row = await deps.db.transaction().execute(async (trx) => {
+  const row = await changeTransaction(deps, async (trx, announce) => {
     const current = owned(principal, await keys.findKeyById(trx, id, { forUpdate: true }))
     if (current.revoked_at) return current
     const revoked = await keys.updateKey(trx, id, { revoked_at: new Date() })
+    await announce({ type: 'key', digest: revoked.digest })
     await recordAudit(trx, actor, {
       accountId: revoked.account_id,
       action: 'token.revoke',
@@ -144,7 +146,6 @@ export async function revokeToken(
     })
     return revoked
   })
-  deps.cache.evict(row.digest)
   return { id: row.id, revokedAt: (row.revoked_at as Date).toISOString() }
 }
 
@@ -154,11 +155,12 @@ export async function setTokenDisabled(
   disabled: boolean,
 ): Promise<TokenInfo> {
   requireAdmin(principal)
-  const row = await deps.db.transaction().execute(async (trx) => {
+  const row = await changeTransaction(deps, async (trx, announce) => {
     const current = owned(principal, await keys.findKeyById(trx, id, { forUpdate: true }))
     if (current.revoked_at) throw new TokenRevokedError()
     if (current.disabled === disabled) return current
     const changed = await keys.updateKey(trx, id, { disabled })
+    await announce({ type: 'key', digest: changed.digest })
     await recordAudit(trx, actor, {
       accountId: changed.account_id,
       action: disabled ? 'token.disable' : 'token.enable',
@@ -167,7 +169,6 @@ export async function setTokenDisabled(
     })
     return changed
   })
-  deps.cache.evict(row.digest)
   return tokenInfo(row)
 }
 
@@ -176,7 +177,7 @@ export async function rotateToken(
   input: { id: string; oldExpiresIn?: number | undefined },
 ): Promise<IssuedToken> {
   requireAdmin(principal)
-  const { token, row, old } = await deps.db.transaction().execute(async (trx) => {
+  const { token, row } = await changeTransaction(deps, async (trx, announce) => {
     let old = owned(principal, await keys.findKeyById(trx, input.id, { forUpdate: true }))
     if (old.revoked_at) throw new TokenRevokedError()
     checkGrant(principal, old.role, old.scopes)
@@ -199,6 +200,7 @@ export async function rotateToken(
       const shortened = new Date(now + input.oldExpiresIn * 1000)
       if (!old.expires_at || shortened < old.expires_at) {
         old = await keys.updateKey(trx, old.id, { expires_at: shortened })
+        await announce({ type: 'key', digest: old.digest })
       }
     }
     await recordAudit(trx, actor, {
@@ -208,9 +210,8 @@ export async function rotateToken(
       targetId: created.row.id,
       data: { rotatedFrom: old.id, oldExpiresAt: iso(old.expires_at) },
     })
-    return { ...created, old }
+    return created
   })
-  deps.cache.evict(old.digest)
   return issued(token, row)
 }
 

@@ -1,0 +1,51 @@
+import { sql } from 'kysely'
+import type { VerifyCache } from '../cache/verify-cache.ts'
+import type { Db } from '../db/database.ts'
+
+/** The Postgres channel every replica LISTENs on. */
+export const CHANGES_CHANNEL = 'tokend_changes'
+
+/**
+ * A change that may invalidate cached verifications. Kept small on purpose: NOTIFY
+ * payloads are limited to 8000 bytes, so a change to many keys of an account is one
+ * account event, never a list of keys.
+ */
+export type ChangeEvent = { type: 'key'; digest: string } | { type: 'account'; accountId: string }
+
+export function encodeChange(event: ChangeEvent): string {
+  return JSON.stringify(event.type === 'key' ? { k: event.digest } : { a: event.accountId })
+}
+
+export function decodeChange(payload: string | undefined): ChangeEvent | null {
+  try {
+    const value = JSON.parse(payload ?? '') as { k?: unknown; a?: unknown }
+    if (typeof value.k === 'string') return { type: 'key', digest: value.k }
+    if (typeof value.a === 'string') return { type: 'account', accountId: value.a }
+  } catch {}
+  return null
+}
+
+export function applyChange(cache: VerifyCache, event: ChangeEvent): void {
+  if (event.type === 'key') cache.evict(event.digest)
+  else cache.evictAccount(event.accountId)
+}
+
+/**
+ * Runs `work` in a transaction; every change it announces is sent with NOTIFY inside
+ * that transaction (so other replicas hear of it exactly when it commits) and applied
+ * to this replica's cache right after the commit, before the caller gets its answer.
+ */
+export async function changeTransaction<T>(
+  deps: { db: Db; cache: VerifyCache },
+  work: (trx: Db, announce: (event: ChangeEvent) => Promise<void>) => Promise<T>,
+): Promise<T> {
+  const events: ChangeEvent[] = []
+  const result = await deps.db.transaction().execute((trx) =>
+    work(trx, async (event) => {
+      await sql`select pg_notify(${CHANGES_CHANNEL}, ${encodeChange(event)})`.execute(trx)
+      events.push(event)
+    }),
+  )
+  for (const event of events) applyChange(deps.cache, event)
+  return result
+}
