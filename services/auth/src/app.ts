@@ -156,9 +156,11 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
   })
   app.get('/readyz', async (_req, res) => {
     const database = await ping(deps.db)
+    const changes = deps.changes.state
+    const ready = database && changes === 'subscribed'
     res
-      .status(database ? 200 : 503)
-      .json({ status: database ? 'ok' : 'unavailable', database: database ? 'ok' : 'down' })
+      .status(ready ? 200 : 503)
+      .json({ status: ready ? 'ok' : 'unavailable', database: database ? 'ok' : 'down', changes })
   })
 
   app.use(

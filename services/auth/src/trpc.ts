@@ -35,6 +35,8 @@ const REASON_OF: Partial<Record<TRPC_ERROR_CODE_KEY, string>> = {
 const t = initTRPC.context<Context>().create({
   // Never put stack traces on the wire, whatever NODE_ENV says.
   isDev: false,
+  // Subscriptions (the change stream) ping every second; clients reconnect after 3 s of silence.
+  sse: { ping: { enabled: true, intervalMs: 1_000 }, client: { reconnectAfterInactivityMs: 3_000 } },
   errorFormatter({ shape, error }) {
     const cause = error.cause
     const reason = cause instanceof DomainError ? cause.reason : (REASON_OF[error.code] ?? 'internal')

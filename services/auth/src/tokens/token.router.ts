@@ -1,5 +1,6 @@
 import { z } from 'zod'
-import { ForbiddenError } from '../errors.ts'
+import { changeStream } from '../changes/change-stream.ts'
+import { ForbiddenError, UnavailableError } from '../errors.ts'
 import { actorOf } from '../principal.ts'
 import { authedProcedure } from '../trpc.ts'
 import { cursor, environment, futureDate, id, limit, role, scope, scopes } from '../validation.ts'
@@ -9,6 +10,10 @@ import { verifyToken } from './verify.ts'
 const tokenProcedure = authedProcedure.use(({ ctx, next }) =>
   next({ ctx: { tokens: { deps: ctx.deps, principal: ctx.principal, actor: actorOf(ctx.principal, ctx.meta) } } }),
 )
+
+function requireVerifier(scopes: readonly string[]): void {
+  if (!scopes.includes('tokend:verify')) throw new ForbiddenError('this needs the tokend:verify scope')
+}
 
 export const tokenRouter = {
   verify: authedProcedure
@@ -30,6 +35,19 @@ export const tokenRouter = {
         throw new ForbiddenError('verify needs the tokend:verify scope')
       return verifyToken(ctx.deps, input.token, input.require)
     }),
+
+  /**
+   * Change events for client-side caches (SSE). Opens with `ready`; fails with 503
+   * when this replica's own channel is down, so a client never trusts a silent stream.
+   */
+  changes: authedProcedure.subscription(async function* ({ ctx, signal }) {
+    requireVerifier(ctx.principal.scopes)
+    try {
+      yield* changeStream(ctx.deps.changes, signal)
+    } catch (error) {
+      throw new UnavailableError(error)
+    }
+  }),
 
   issue: tokenProcedure
     .input(
