@@ -8,4 +8,6 @@ export { createTestDatabase, freePort, type RunningPostgres, startEmbeddedPostgr
 export function freshDatabase() {
   return createTestDatabase(inject('postgresUrl'))
 }
+export { Caller, type Reply } from './caller.ts'
 export { repoRoot, type ServiceProcess, startService, startTokendProcess } from './process.ts'
+export { type Replicas, startReplicas } from './replicas.ts'
