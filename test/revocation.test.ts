@@ -210,9 +210,9 @@ async function waitForChannels(limitMs = 10_000): Promise<void> {
   const started = Date.now()
   for (const replica of cluster.replicas) {
     for (;;) {
-      const ready: { changes?: string; database?: string } = await fetch(`${replica.url}/readyz`)
+      const ready = (await fetch(`${replica.url}/readyz`)
         .then((response) => response.json())
-        .catch(() => ({}))
+        .catch(() => ({}))) as { changes?: string; database?: string }
       if (ready.changes === 'subscribed' && ready.database === 'ok') break
       if (Date.now() - started > limitMs) throw new Error(`replica ${replica.url} did not re-subscribe`)
       await new Promise((resolve) => setTimeout(resolve, 50))
