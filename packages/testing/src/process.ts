@@ -15,13 +15,14 @@ export interface ServiceProcess {
 }
 
 /**
- * Runs tokend as `pnpm start` does (tsx src/main.ts in services/auth) and resolves
- * once it logs that it listens. Its environment is only what `env` gives, plus PATH.
+ * Runs tokend's src/main.ts through tsx, as `pnpm start` does, and resolves once it
+ * logs that it listens. Node loads tsx in-process (`--import tsx`) so that the
+ * signals a test sends reach the service itself, SIGKILL included.
+ * Its environment is only what `env` gives, plus PATH.
  */
 export function startTokendProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
-  const serviceDir = join(repoRoot, 'services/auth')
-  return startService(join(serviceDir, 'node_modules/.bin/tsx'), ['src/main.ts'], {
-    cwd: serviceDir,
+  return startService(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: join(repoRoot, 'services/auth'),
     env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env },
     ready: /"url":"(http:\/\/[^"]+)","msg":"tokend listening"/,
     timeoutMs,

@@ -90,8 +90,12 @@ export function createApp(options: AppOptions): App {
 
     await changes.start()
     const app = buildHttpApp(deps, logger)
-    server = await new Promise<Server>((resolve) => {
-      const listening = app.listen(config.PORT, config.HOST, () => resolve(listening))
+    server = await new Promise<Server>((resolve, reject) => {
+      const listening = app.listen(config.PORT, config.HOST, (error?: Error) =>
+        error
+          ? reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`))
+          : resolve(listening),
+      )
     })
     server.keepAliveTimeout = 65_000
     const { port } = server.address() as AddressInfo

@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process'
 import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { freePort, type ServiceProcess, startTokendProcess } from '@tokend/testing'
+import { freePort, freshDatabase, type ServiceProcess, startTokendProcess } from '@tokend/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Caller } from './harness.ts'
 
@@ -25,7 +26,7 @@ describe('pnpm start on the embedded default', () => {
     }
   })
   afterAll(async () => {
-    await running?.stop('SIGKILL')
+    await running?.stop('SIGTERM')
     await rm(dataDir, { recursive: true, force: true })
   })
 
@@ -66,5 +67,25 @@ describe('pnpm start on the embedded default', () => {
     child.stdout?.on('data', (chunk) => (output += chunk))
     expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(1)
     expect(output.trim()).toBe('tokend: invalid configuration: PORT: Invalid input: expected number, received NaN')
+  })
+
+  it('stops with one clear line when its port is taken', async () => {
+    const database = await freshDatabase()
+    const taken = createServer()
+    const port = await freePort()
+    await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve))
+    try {
+      const failed = startTokendProcess({
+        DATABASE_URL: database.url,
+        PORT: String(port),
+        TOKEND_BOOTSTRAP_TOKEN_FILE: '',
+      })
+      await expect(failed).rejects.toThrow(
+        /exited with 1[\s\S]*tokend: failed to start: cannot listen on 127.0.0.1:\d+/,
+      )
+    } finally {
+      taken.close()
+      await database.drop()
+    }
   })
 })
