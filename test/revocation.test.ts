@@ -13,7 +13,10 @@ let callers: Caller[]
 
 beforeAll(async () => {
   postgres = await startEmbeddedPostgres()
-  cluster = await startReplicas(postgres.url, 3)
+  cluster = await startReplicas(postgres.url, 3, {
+    TOKEND_MAX_ACTIVE_KEYS: '100000',
+    TOKEND_KEY_CREATIONS_PER_MINUTE: '100000',
+  })
   callers = cluster.replicas.map((replica) => new Caller(replica.url, cluster.bootstrapKey))
 }, 120_000)
 
@@ -70,7 +73,9 @@ describe('three replicas on one Postgres', () => {
   it('migrated and bootstrapped exactly once when all three started at once', async () => {
     const banners = cluster.replicas.filter((replica) => replica.output().includes(cluster.bootstrapKey))
     expect(banners).toHaveLength(1)
-    expect(await sql('select name from kysely_migration')).toHaveLength(1)
+    const migrations = await sql<{ name: string }>('select name from kysely_migration')
+    expect(migrations.map((m) => m.name)).toContain('2026-11-23T0800_core')
+    expect(new Set(migrations.map((m) => m.name)).size).toBe(migrations.length)
     expect(await sql('select id from accounts where operator')).toHaveLength(1)
     expect(await sql("select id from audit_events where action = 'account.bootstrap'")).toHaveLength(1)
     for (const caller of callers) expect((await caller.query('me')).status).toBe(200)

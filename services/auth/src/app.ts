@@ -17,7 +17,11 @@ import { createContextInner } from './context.ts'
 import { createDb, type Db, migrateToLatest, withStartupLock } from './db/database.ts'
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts'
 import type { Deps } from './deps.ts'
+import { RateLimitedError } from './errors.ts'
+import { createMailer } from './notify/mailer.ts'
+import { RateLimiter } from './ratelimit/rate-limiter.ts'
 import { appRouter } from './router.ts'
+import { UsageRecorder } from './tokens/usage.ts'
 
 export interface AppOptions {
   config: Config
@@ -76,7 +80,10 @@ export function createApp(options: AppOptions): App {
     changes.on('change', (event) => applyChange(cache, event))
     // Fail safe: while events may be missed, nothing is answered from memory.
     changes.on('state', (state) => (state === 'subscribed' ? cache.resume() : cache.suspend()))
-    deps = { config, db, cache, logger, changes }
+    const ratelimits = new RateLimiter({ db, logger })
+    const usage = new UsageRecorder({ db, logger, flushMs: config.TOKEND_LAST_USED_FLUSH_MS })
+    const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.TOKEND_MAIL_FROM, logger })
+    deps = { config, db, cache, logger, changes, ratelimits, usage, mailer }
 
     const created = await withStartupLock(db, async (conn) => {
       await migrateToLatest(conn)
@@ -89,6 +96,8 @@ export function createApp(options: AppOptions): App {
     }
 
     await changes.start()
+    ratelimits.start()
+    usage.start()
     const app = buildHttpApp(deps, logger)
     server = await new Promise<Server>((resolve, reject) => {
       const listening = app.listen(config.PORT, config.HOST, (error?: Error) =>
@@ -113,6 +122,8 @@ export function createApp(options: AppOptions): App {
       clearTimeout(force)
       server = undefined
     }
+    await deps?.usage.stop()
+    await deps?.ratelimits.stop()
     await deps?.changes.stop()
     await deps?.db.destroy()
     await embedded?.stop()
@@ -183,11 +194,15 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
           req.headers.authorization,
         ),
       responseMeta({ errors }) {
+        const headers: Record<string, string> = {}
         // RFC 6750: a 401 tells the client which scheme to use.
-        if (errors.some((error) => error.code === 'UNAUTHORIZED')) {
-          return { headers: { 'www-authenticate': 'Bearer realm="tokend"' } }
-        }
-        return {}
+        if (errors.some((error) => error.code === 'UNAUTHORIZED')) headers['www-authenticate'] = 'Bearer realm="tokend"'
+        const retryAfterMs = Math.max(
+          0,
+          ...errors.map((error) => (error.cause instanceof RateLimitedError ? error.cause.retryAfterMs : 0)),
+        )
+        if (retryAfterMs > 0) headers['retry-after'] = String(Math.ceil(retryAfterMs / 1000))
+        return { headers }
       },
       onError({ error, path, req }) {
         const log = (req as unknown as { log?: Logger }).log ?? logger

@@ -18,7 +18,9 @@ export function createContextInner(deps: Deps, meta: RequestMeta, authorization:
       const token = bearerToken(authorization)
       if (token === null) return null
       const checked = await checkKey(deps, token)
-      return 'record' in checked ? principalOf(checked.record) : null
+      if (!('record' in checked)) return null
+      deps.usage.touch(checked.record.id)
+      return principalOf(checked.record)
     },
   }
 }

@@ -3,12 +3,20 @@ import type { VerifyCache } from './cache/verify-cache.ts'
 import type { ChangeListener } from './changes/change-listener.ts'
 import type { Config } from './config.ts'
 import type { Db } from './db/database.ts'
+import type { Mailer } from './notify/mailer.ts'
+import type { RateLimiter } from './ratelimit/rate-limiter.ts'
+import type { UsageRecorder } from './tokens/usage.ts'
 
 /** What procedures and services need from the running app. */
 export interface Deps {
   config: Config
   db: Db
   cache: VerifyCache
+  /** Request limits that sibling services ask verify to apply, shared by every replica. */
+  ratelimits: RateLimiter
+  /** lastUsedAt, coalesced. */
+  usage: UsageRecorder
+  mailer: Mailer
   /** This replica's subscription to change events from every replica. */
   changes: ChangeListener
   logger: Logger

@@ -58,3 +58,18 @@ export class UnavailableError extends DomainError {
     super('unavailable', 'the database is unavailable; try again', { cause })
   }
 }
+
+export class TokenLimitError extends DomainError {
+  constructor(max: number) {
+    super('token_limit_reached', `the account already has ${max} active keys; revoke one before creating another`)
+  }
+}
+
+export class RateLimitedError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super('rate_limited', message)
+  }
+}

@@ -5,7 +5,7 @@ type TRPC_ERROR_CODE_KEY = TRPCError['code']
 import { ZodError } from 'zod'
 import type { Context } from './context.ts'
 import { isDatabaseUnavailable } from './db/errors.ts'
-import { DomainError, type Reason, UnauthenticatedError, UnavailableError } from './errors.ts'
+import { DomainError, RateLimitedError, type Reason, UnauthenticatedError, UnavailableError } from './errors.ts'
 
 const CODE_OF: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   invalid_input: 'BAD_REQUEST',
@@ -50,10 +50,18 @@ const t = initTRPC.context<Context>().create({
       : reason === 'internal'
         ? 'internal error'
         : shape.message
+    const retryAfterMs = cause instanceof RateLimitedError ? cause.retryAfterMs : undefined
     return {
       ...shape,
       message,
-      data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path, reason, issues },
+      data: {
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        reason,
+        issues,
+        retryAfterMs,
+      },
     }
   },
 })

@@ -29,3 +29,27 @@ export async function recordAudit(db: Db, actor: Actor, entry: AuditEntry): Prom
     })
     .execute()
 }
+
+export interface AuditFilter {
+  /** Undefined: every account (the operator's view). */
+  accountId?: string | undefined
+  actorId?: string | undefined
+  targetId?: string | undefined
+  action?: string | undefined
+  since?: string | undefined
+  until?: string | undefined
+  limit: number
+  cursor?: string | undefined
+}
+
+export function listAuditEvents(db: Db, filter: AuditFilter) {
+  let query = db.selectFrom('audit_events').selectAll()
+  if (filter.accountId !== undefined) query = query.where('account_id', '=', filter.accountId)
+  if (filter.actorId) query = query.where('actor_id', '=', filter.actorId)
+  if (filter.targetId) query = query.where('target_id', '=', filter.targetId)
+  if (filter.action) query = query.where('action', '=', filter.action)
+  if (filter.since) query = query.where('created_at', '>=', new Date(filter.since))
+  if (filter.until) query = query.where('created_at', '<', new Date(filter.until))
+  if (filter.cursor) query = query.where('id', '<', filter.cursor)
+  return query.orderBy('id', 'desc').limit(filter.limit).execute()
+}

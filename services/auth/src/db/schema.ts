@@ -6,6 +6,7 @@ export interface Database {
   accounts: AccountsTable
   access_keys: AccessKeysTable
   audit_events: AuditEventsTable
+  rate_limit_counters: RateLimitCountersTable
 }
 
 export interface AccountsTable {
@@ -49,6 +50,14 @@ export interface AuditEventsTable {
   request_id: string | null
   data: ColumnType<Record<string, unknown>, string, string>
   created_at: ColumnType<Date, Date | string | undefined, Date | string>
+}
+
+export interface RateLimitCountersTable {
+  account_id: string
+  name: string
+  window_ms: number
+  window_start: Timestamp
+  used: number
 }
 
 export type AccountRow = Selectable<AccountsTable>

@@ -4,6 +4,7 @@ import { ForbiddenError, UnavailableError } from '../errors.ts'
 import { actorOf } from '../principal.ts'
 import { authedProcedure } from '../trpc.ts'
 import { cursor, environment, futureDate, id, limit, role, scope, scopes } from '../validation.ts'
+import { reportLeaked } from './leaks.ts'
 import { getToken, issueToken, listTokens, revokeToken, rotateToken, setTokenDisabled } from './token.service.ts'
 import { verifyToken } from './verify.ts'
 
@@ -28,12 +29,19 @@ export const tokenRouter = {
             role: role.optional(),
           })
           .optional(),
+        /** A request limit to apply to the key's account, e.g. 60 per minute per endpoint. */
+        ratelimit: z
+          .strictObject({
+            name: z.string().min(1).max(100),
+            limit: z.number().int().min(1).max(1_000_000_000),
+            windowMs: z.number().int().min(1_000).max(86_400_000),
+          })
+          .optional(),
       }),
     )
     .mutation(({ ctx, input }) => {
-      if (!ctx.principal.scopes.includes('tokend:verify'))
-        throw new ForbiddenError('verify needs the tokend:verify scope')
-      return verifyToken(ctx.deps, input.token, input.require)
+      requireVerifier(ctx.principal.scopes)
+      return verifyToken(ctx.deps, input.token, input.require, input.ratelimit)
     }),
 
   /**
@@ -104,4 +112,11 @@ export const tokenRouter = {
       }),
     )
     .mutation(({ ctx, input }) => rotateToken(ctx.tokens, input)),
+
+  /** Leak response (SPEC §9): for the operator account and secret scanners (`tokend:scanner`). */
+  reportLeaked: authedProcedure
+    .input(z.strictObject({ tokens: z.array(z.string().max(4096)).min(1).max(1_000) }))
+    .mutation(({ ctx, input }) =>
+      reportLeaked(ctx.deps, ctx.principal, actorOf(ctx.principal, ctx.meta), input.tokens),
+    ),
 }

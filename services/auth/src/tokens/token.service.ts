@@ -1,11 +1,17 @@
 import { digestKey, type Environment, generateKey, parseKey } from '@tokend/keys'
-import { findAccount } from '../accounts/account.repository.ts'
 import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction } from '../changes/change-events.ts'
 import type { Db } from '../db/database.ts'
 import type { AccessKeyRow } from '../db/schema.ts'
 import type { Deps } from '../deps.ts'
-import { ForbiddenError, InvalidInputError, NotFoundError, TokenRevokedError } from '../errors.ts'
+import {
+  ForbiddenError,
+  InvalidInputError,
+  NotFoundError,
+  RateLimitedError,
+  TokenLimitError,
+  TokenRevokedError,
+} from '../errors.ts'
 import { newId } from '../ids.ts'
 import { type Actor, type Principal, type Role, TOKEND_SCOPES } from '../principal.ts'
 import * as keys from './token.repository.ts'
@@ -83,9 +89,7 @@ export async function issueToken({ deps, principal, actor }: TokenContext, input
   const expiresAt = resolveExpiry(input)
 
   return deps.db.transaction().execute(async (trx) => {
-    const account = await findAccount(trx, accountId)
-    if (!account) throw new NotFoundError('account')
-    if (account.status !== 'active') throw new ForbiddenError('the account is suspended')
+    await reserveKeyCreation(trx, deps.config, accountId)
     const { token, row } = await createKey(trx, deps.config.TOKEND_TOKEN_PREFIX, {
       accountId,
       environment: input.environment,
@@ -181,6 +185,7 @@ export async function rotateToken(
     let old = owned(principal, await keys.findKeyById(trx, input.id, { forUpdate: true }))
     if (old.revoked_at) throw new TokenRevokedError()
     checkGrant(principal, old.role, old.scopes)
+    await reserveKeyCreation(trx, deps.config, old.account_id)
     const now = Date.now()
     // The new key lives as long as the old one was meant to, counted from now.
     const lifetime = old.expires_at ? old.expires_at.getTime() - old.created_at.getTime() : null
@@ -216,6 +221,36 @@ export async function rotateToken(
 }
 
 /** Inserts a fresh key and returns its plaintext with the stored row (digest only). */
+/**
+ * Checks the account may get one more key (SPEC §9): active, under the active-key
+ * limit and under the creations-per-minute limit. The account row stays locked until
+ * the transaction ends, so calls racing on any number of replicas take turns and
+ * never create a 21st key.
+ */
+async function reserveKeyCreation(
+  trx: Db,
+  limits: { TOKEND_MAX_ACTIVE_KEYS: number; TOKEND_KEY_CREATIONS_PER_MINUTE: number },
+  accountId: string,
+): Promise<void> {
+  const account = await trx
+    .selectFrom('accounts')
+    .select('status')
+    .where('id', '=', accountId)
+    .forUpdate()
+    .executeTakeFirst()
+  if (!account) throw new NotFoundError('account')
+  if (account.status !== 'active') throw new ForbiddenError('the account is suspended')
+  const counts = await keys.countKeysForLimits(trx, accountId)
+  if (counts.active >= limits.TOKEND_MAX_ACTIVE_KEYS) throw new TokenLimitError(limits.TOKEND_MAX_ACTIVE_KEYS)
+  if (counts.recent >= limits.TOKEND_KEY_CREATIONS_PER_MINUTE) {
+    const retryAfterMs = Math.max(1_000, (counts.oldest_recent?.getTime() ?? Date.now()) + 60_000 - Date.now())
+    throw new RateLimitedError(
+      `at most ${limits.TOKEND_KEY_CREATIONS_PER_MINUTE} keys may be created per minute for an account`,
+      retryAfterMs,
+    )
+  }
+}
+
 export async function createKey(
   db: Db,
   prefix: string,

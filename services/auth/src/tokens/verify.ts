@@ -5,6 +5,7 @@ import type { Db } from '../db/database.ts'
 import type { Deps } from '../deps.ts'
 import { UnavailableError } from '../errors.ts'
 import type { Principal, Role } from '../principal.ts'
+import type { RateLimitRule } from '../ratelimit/rate-limiter.ts'
 import { findKeyRecord } from './token.repository.ts'
 
 export type DenialReason =
@@ -56,7 +57,12 @@ export async function checkKey(deps: Deps, token: string): Promise<Checked> {
   return { record }
 }
 
-export async function verifyToken(deps: Deps, token: string, require: VerifyRequirements = {}): Promise<VerifyResult> {
+export async function verifyToken(
+  deps: Deps,
+  token: string,
+  require: VerifyRequirements = {},
+  ratelimit?: RateLimitRule,
+): Promise<VerifyResult> {
   const checked = await checkKey(deps, token)
   if ('reason' in checked) return { valid: false, reason: checked.reason }
   const { record } = checked
@@ -67,6 +73,11 @@ export async function verifyToken(deps: Deps, token: string, require: VerifyRequ
   if (missingScopes.length > 0) return { valid: false, reason: 'INSUFFICIENT_SCOPE', missingScopes }
   // A manager key does not satisfy a requirement for an admin one; there is no separate role reason.
   if (require.role === 'admin' && record.role !== 'admin') return { valid: false, reason: 'INSUFFICIENT_SCOPE' }
+  deps.usage.touch(record.id)
+  if (ratelimit) {
+    const decision = await deps.ratelimits.consume(record.accountId, ratelimit)
+    if (!decision.allowed) return { valid: false, reason: 'RATE_LIMITED', retryAfterMs: decision.retryAfterMs }
+  }
   return {
     valid: true,
     kind: 'access_key',

@@ -1,0 +1,203 @@
+import { sql } from 'kysely'
+import type { Logger } from 'pino'
+import type { Db } from '../db/database.ts'
+import { UnavailableError } from '../errors.ts'
+
+export interface RateLimitRule {
+  /** What is limited, e.g. an endpoint: each name has its own count per account. */
+  name: string
+  limit: number
+  windowMs: number
+}
+
+export type RateLimitDecision = { allowed: true } | { allowed: false; retryAfterMs: number }
+
+interface Waiter {
+  limit: number
+  retryAfterMs: number
+  resolve(decision: RateLimitDecision): void
+  reject(error: unknown): void
+}
+
+/** One fixed window of one (account, name) on this replica. */
+interface Window {
+  accountId: string
+  name: string
+  windowMs: number
+  start: number
+  /** The shared count as Postgres last reported it (every replica's requests). */
+  confirmed: number
+  /** Requests this replica admitted on its own and has not yet added to the shared count. */
+  admitted: number
+  /** Requests near the limit, waiting for Postgres to give them their place. */
+  waiting: Waiter[]
+  flushing: boolean
+  timer: NodeJS.Timeout | undefined
+}
+
+export interface RateLimiterOptions {
+  db: Db
+  logger: Logger
+  /** How long admitted requests may wait before they are added to the shared count. */
+  flushDelayMs?: number
+  /** How far all replicas together may overshoot a limit, as a fraction of it. */
+  overshoot?: number
+}
+
+/**
+ * Fixed-window request limits shared by every replica through Postgres, without a
+ * database round trip on most requests.
+ *
+ * Each replica may admit up to `limit × overshoot / replicas` requests on its own
+ * before it must add them to the shared count; beyond that, and whenever the shared
+ * count is close to the limit, requests wait for Postgres to number them and are
+ * admitted only if their number is within the limit. So all replicas together admit
+ * at least `limit` requests (every number up to the limit is admitted) and at most
+ * `limit × (1 + overshoot)` (each replica's unconfirmed admissions are bounded).
+ * Far from the limit a request costs a map lookup; a window known to be exhausted is
+ * refused from memory until it ends.
+ */
+export class RateLimiter {
+  readonly #windows = new Map<string, Window>()
+  readonly #db: Db
+  readonly #logger: Logger
+  readonly #flushDelayMs: number
+  readonly #overshoot: number
+  #replicas = 1
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(options: RateLimiterOptions) {
+    this.#db = options.db
+    this.#logger = options.logger
+    this.#flushDelayMs = options.flushDelayMs ?? 50
+    this.#overshoot = options.overshoot ?? 0.1
+  }
+
+  /** Counts live replicas now and then (their change listeners) and forgets ended windows. */
+  start(): void {
+    const tick = () => void this.#housekeeping()
+    tick()
+    this.#timer = setInterval(tick, 5_000)
+    this.#timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer)
+    await Promise.all([...this.#windows.values()].map((window) => this.#flush(window)))
+  }
+
+  consume(accountId: string, rule: RateLimitRule, now = Date.now()): RateLimitDecision | Promise<RateLimitDecision> {
+    const start = Math.floor(now / rule.windowMs) * rule.windowMs
+    const key = `${accountId}\u0000${rule.name}\u0000${rule.windowMs}\u0000${start}`
+    let window = this.#windows.get(key)
+    if (!window) {
+      window = {
+        accountId,
+        name: rule.name,
+        windowMs: rule.windowMs,
+        start,
+        confirmed: 0,
+        admitted: 0,
+        waiting: [],
+        flushing: false,
+        timer: undefined,
+      }
+      this.#windows.set(key, window)
+    }
+    const retryAfterMs = start + rule.windowMs - now
+    if (window.confirmed >= rule.limit) return { allowed: false, retryAfterMs }
+    const ownShare = Math.floor((rule.limit * this.#overshoot) / this.#replicas)
+    if (window.admitted < ownShare && window.confirmed + window.admitted < rule.limit) {
+      window.admitted++
+      this.#scheduleFlush(window)
+      return { allowed: true }
+    }
+    return new Promise((resolve, reject) => {
+      window.waiting.push({ limit: rule.limit, retryAfterMs, resolve, reject })
+      void this.#flush(window)
+    })
+  }
+
+  #scheduleFlush(window: Window): void {
+    if (window.timer) return
+    window.timer = setTimeout(() => {
+      window.timer = undefined
+      void this.#flush(window)
+    }, this.#flushDelayMs)
+    window.timer.unref()
+  }
+
+  /** Adds this replica's requests to the shared count and numbers the waiting ones. */
+  async #flush(window: Window): Promise<void> {
+    if (window.flushing) return // the running flush loops until nothing is left
+    window.flushing = true
+    try {
+      while (window.admitted > 0 || window.waiting.length > 0) {
+        const admitted = window.admitted
+        const waiting = window.waiting.splice(0)
+        window.admitted = 0
+        let used: number
+        try {
+          used = await this.#add(window, admitted + waiting.length)
+        } catch (error) {
+          window.admitted += admitted // counted at the next flush
+          for (const waiter of waiting) waiter.reject(new UnavailableError(error))
+          this.#logger.warn({ err: error }, 'rate limit count not saved')
+          this.#scheduleFlush(window)
+          return
+        }
+        window.confirmed = Math.max(window.confirmed, used)
+        // The admitted requests came first; the waiting ones follow in arrival order.
+        let place = used - waiting.length
+        for (const waiter of waiting) {
+          place++
+          waiter.resolve(
+            place <= waiter.limit ? { allowed: true } : { allowed: false, retryAfterMs: waiter.retryAfterMs },
+          )
+        }
+      }
+    } finally {
+      window.flushing = false
+    }
+  }
+
+  async #add(window: Window, count: number): Promise<number> {
+    const row = await this.#db
+      .insertInto('rate_limit_counters')
+      .values({
+        account_id: window.accountId,
+        name: window.name,
+        window_ms: window.windowMs,
+        window_start: new Date(window.start),
+        used: count,
+      })
+      .onConflict((conflict) =>
+        conflict
+          .columns(['account_id', 'name', 'window_ms', 'window_start'])
+          .doUpdateSet({ used: sql`rate_limit_counters.used + excluded.used` }),
+      )
+      .returning('used')
+      .executeTakeFirstOrThrow()
+    return row.used
+  }
+
+  async #housekeeping(): Promise<void> {
+    const now = Date.now()
+    for (const [key, window] of this.#windows) {
+      const idle = window.admitted === 0 && window.waiting.length === 0 && !window.flushing
+      if (idle && window.start + window.windowMs < now) this.#windows.delete(key)
+    }
+    try {
+      const { rows } = await sql<{ replicas: number }>`
+        select count(*)::int as replicas from pg_stat_activity where application_name = 'tokend-listener'
+      `.execute(this.#db)
+      this.#replicas = Math.max(1, rows[0]?.replicas ?? 1)
+      await this.#db
+        .deleteFrom('rate_limit_counters')
+        .where('window_start', '<', sql<Date>`now() - interval '2 days'`)
+        .execute()
+    } catch (error) {
+      this.#logger.debug({ err: error }, 'rate limit housekeeping skipped')
+    }
+  }
+}

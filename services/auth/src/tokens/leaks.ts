@@ -1,0 +1,110 @@
+import { digestKey, parseKey } from '@tokend/keys'
+import { recordAudit } from '../audit/audit.repository.ts'
+import { changeTransaction } from '../changes/change-events.ts'
+import type { Deps } from '../deps.ts'
+import { ForbiddenError } from '../errors.ts'
+import { accountAdminEmails } from '../notify/recipients.ts'
+import type { Actor, Principal } from '../principal.ts'
+
+export type LeakStatus = 'revoked' | 'already_revoked' | 'malformed' | 'unknown'
+
+/** One reported string's fate, by its position in the report (the string is never echoed). */
+export interface LeakResult {
+  index: number
+  status: LeakStatus
+  tokenId?: string
+  accountId?: string
+}
+
+/**
+ * SPEC §9 leak response: revokes every valid key among the reported strings, audits
+ * it, and tells each affected account's admins. Malformed and unknown entries are
+ * reported back, not fatal.
+ */
+export async function reportLeaked(
+  deps: Deps,
+  principal: Principal,
+  actor: Actor,
+  tokens: string[],
+): Promise<{ revoked: number; results: LeakResult[] }> {
+  const operatorAdmin = principal.operator && principal.role === 'admin'
+  if (!operatorAdmin && !principal.scopes.includes('tokend:scanner')) {
+    throw new ForbiddenError('reporting leaks needs the operator account or the tokend:scanner scope')
+  }
+  const prefix = deps.config.TOKEND_TOKEN_PREFIX
+  const digests = tokens.map((token) => (parseKey(token, prefix) ? digestKey(token) : null))
+  const wanted = [...new Set(digests.filter((digest): digest is string => digest !== null))]
+
+  const { results, revoked } = await changeTransaction(deps, async (trx, announce) => {
+    const rows =
+      wanted.length === 0
+        ? []
+        : await trx
+            .selectFrom('access_keys')
+            .selectAll()
+            .where('digest', 'in', wanted)
+            .orderBy('id')
+            .forUpdate()
+            .execute()
+    const byDigest = new Map(rows.map((row) => [row.digest, row]))
+    const revoked = rows.filter((row) => row.revoked_at === null)
+    if (revoked.length > 0) {
+      await trx
+        .updateTable('access_keys')
+        .set({ revoked_at: new Date() })
+        .where(
+          'id',
+          'in',
+          revoked.map((row) => row.id),
+        )
+        .execute()
+    }
+    for (const row of revoked) {
+      await announce({ type: 'key', digest: row.digest })
+      await recordAudit(trx, actor, {
+        accountId: row.account_id,
+        action: 'token.revoke',
+        targetType: 'access_key',
+        targetId: row.id,
+        data: { reason: 'leaked' },
+      })
+    }
+    const revokedIds = new Set(revoked.map((row) => row.id))
+    const results = digests.map((digest, index): LeakResult => {
+      if (digest === null) return { index, status: 'malformed' }
+      const row = byDigest.get(digest)
+      if (!row) return { index, status: 'unknown' }
+      const status = revokedIds.has(row.id) ? 'revoked' : 'already_revoked'
+      return { index, status, tokenId: row.id, accountId: row.account_id }
+    })
+    return { results, revoked }
+  })
+
+  await notifyAccounts(deps, revoked)
+  return { revoked: revoked.length, results }
+}
+
+async function notifyAccounts(
+  deps: Deps,
+  keys: Array<{ id: string; account_id: string; name: string; start: string }>,
+) {
+  const byAccount = new Map<string, typeof keys>()
+  for (const key of keys) byAccount.set(key.account_id, [...(byAccount.get(key.account_id) ?? []), key])
+  for (const [accountId, accountKeys] of byAccount) {
+    try {
+      await deps.mailer.send({
+        to: await accountAdminEmails(deps.db, accountId),
+        subject: `tokend: ${accountKeys.length} leaked key(s) revoked`,
+        text: [
+          'These access keys of your account were reported as leaked and have been revoked:',
+          '',
+          ...accountKeys.map((key) => `  ${key.start}…  "${key.name}"  (${key.id})`),
+          '',
+          'Issue replacements for the services that used them.',
+        ].join('\n'),
+      })
+    } catch (error) {
+      deps.logger.error({ err: error, accountId }, 'leak notification not sent')
+    }
+  }
+}
