@@ -26,11 +26,12 @@ describe('start-up', () => {
       .where('action', '=', 'account.bootstrap')
       .execute()
     expect(bootstraps).toHaveLength(1)
-    const migrations = await db
+    const migrations = (await db
       .selectFrom('kysely_migration' as never)
       .selectAll()
-      .execute()
-    expect(migrations).toHaveLength(1)
+      .execute()) as { name: string }[]
+    expect(migrations.map((m) => m.name)).toContain('2026-11-23T0800_core')
+    expect(new Set(migrations.map((m) => m.name)).size).toBe(migrations.length)
 
     // The one key works on every replica.
     for (const app of apps) {
