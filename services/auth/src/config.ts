@@ -39,6 +39,8 @@ export const configSchema = z.object({
   TOKEND_BOOTSTRAP_TOKEN_FILE: optionalString,
   TOKEND_MAX_ACTIVE_KEYS: integer(1, 1_000_000).default(20),
   TOKEND_KEY_CREATIONS_PER_MINUTE: integer(1, 1_000_000).default(10),
+  /** The "minute" of the limit above; only tests shorten it. */
+  TOKEND_KEY_CREATION_WINDOW_MS: integer(1_000, 3_600_000).default(60_000),
   TOKEND_LAST_USED_FLUSH_MS: integer(100, 5_000).default(5_000),
   SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
   TOKEND_MAIL_FROM: z.string().min(3).default('tokend <tokend@localhost>'),

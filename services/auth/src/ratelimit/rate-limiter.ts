@@ -27,8 +27,12 @@ interface Window {
   start: number
   /** The shared count as Postgres last reported it (every replica's requests). */
   confirmed: number
-  /** Requests this replica admitted on its own and has not yet added to the shared count. */
+  /** Live replicas as Postgres last reported them; unknown until the first count. */
+  replicas: number | undefined
+  /** Requests this replica admitted on its own, not yet added to the shared count. */
   admitted: number
+  /** Admitted requests being added to the shared count right now. */
+  adding: number
   /** Requests near the limit, waiting for Postgres to give them their place. */
   waiting: Waiter[]
   flushing: boolean
@@ -49,11 +53,13 @@ export interface RateLimiterOptions {
  * database round trip on most requests.
  *
  * Each replica may admit up to `limit × overshoot / replicas` requests on its own
- * before it must add them to the shared count; beyond that, and whenever the shared
+ * before they are added to the shared count; beyond that, and whenever the shared
  * count is close to the limit, requests wait for Postgres to number them and are
  * admitted only if their number is within the limit. So all replicas together admit
  * at least `limit` requests (every number up to the limit is admitted) and at most
  * `limit × (1 + overshoot)` (each replica's unconfirmed admissions are bounded).
+ * The replica count comes back with every count update (live change listeners of
+ * this database); until a window has one, it admits nothing on its own.
  * Far from the limit a request costs a map lookup; a window known to be exhausted is
  * refused from memory until it ends.
  */
@@ -63,7 +69,6 @@ export class RateLimiter {
   readonly #logger: Logger
   readonly #flushDelayMs: number
   readonly #overshoot: number
-  #replicas = 1
   #timer: NodeJS.Timeout | undefined
 
   constructor(options: RateLimiterOptions) {
@@ -73,11 +78,9 @@ export class RateLimiter {
     this.#overshoot = options.overshoot ?? 0.1
   }
 
-  /** Counts live replicas now and then (their change listeners) and forgets ended windows. */
+  /** Forgets ended windows now and then. */
   start(): void {
-    const tick = () => void this.#housekeeping()
-    tick()
-    this.#timer = setInterval(tick, 5_000)
+    this.#timer = setInterval(() => void this.#housekeeping(), 60_000)
     this.#timer.unref()
   }
 
@@ -97,7 +100,9 @@ export class RateLimiter {
         windowMs: rule.windowMs,
         start,
         confirmed: 0,
+        replicas: undefined,
         admitted: 0,
+        adding: 0,
         waiting: [],
         flushing: false,
         timer: undefined,
@@ -106,15 +111,17 @@ export class RateLimiter {
     }
     const retryAfterMs = start + rule.windowMs - now
     if (window.confirmed >= rule.limit) return { allowed: false, retryAfterMs }
-    const ownShare = Math.floor((rule.limit * this.#overshoot) / this.#replicas)
-    if (window.admitted < ownShare && window.confirmed + window.admitted < rule.limit) {
+    const ownShare = window.replicas ? Math.floor((rule.limit * this.#overshoot) / window.replicas) : 0
+    const unconfirmed = window.admitted + window.adding
+    if (unconfirmed < ownShare && window.confirmed + unconfirmed < rule.limit) {
       window.admitted++
       this.#scheduleFlush(window)
       return { allowed: true }
     }
+    const waiting = window
     return new Promise((resolve, reject) => {
-      window.waiting.push({ limit: rule.limit, retryAfterMs, resolve, reject })
-      void this.#flush(window)
+      waiting.waiting.push({ limit: rule.limit, retryAfterMs, resolve, reject })
+      void this.#flush(waiting)
     })
   }
 
@@ -136,19 +143,23 @@ export class RateLimiter {
         const admitted = window.admitted
         const waiting = window.waiting.splice(0)
         window.admitted = 0
-        let used: number
+        window.adding = admitted
+        let counted: { used: number; replicas: number }
         try {
-          used = await this.#add(window, admitted + waiting.length)
+          counted = await this.#add(window, admitted + waiting.length)
         } catch (error) {
           window.admitted += admitted // counted at the next flush
           for (const waiter of waiting) waiter.reject(new UnavailableError(error))
           this.#logger.warn({ err: error }, 'rate limit count not saved')
           this.#scheduleFlush(window)
           return
+        } finally {
+          window.adding = 0
         }
-        window.confirmed = Math.max(window.confirmed, used)
+        window.confirmed = Math.max(window.confirmed, counted.used)
+        window.replicas = Math.max(1, counted.replicas)
         // The admitted requests came first; the waiting ones follow in arrival order.
-        let place = used - waiting.length
+        let place = counted.used - waiting.length
         for (const waiter of waiting) {
           place++
           waiter.resolve(
@@ -161,24 +172,17 @@ export class RateLimiter {
     }
   }
 
-  async #add(window: Window, count: number): Promise<number> {
-    const row = await this.#db
-      .insertInto('rate_limit_counters')
-      .values({
-        account_id: window.accountId,
-        name: window.name,
-        window_ms: window.windowMs,
-        window_start: new Date(window.start),
-        used: count,
-      })
-      .onConflict((conflict) =>
-        conflict
-          .columns(['account_id', 'name', 'window_ms', 'window_start'])
-          .doUpdateSet({ used: sql`rate_limit_counters.used + excluded.used` }),
-      )
-      .returning('used')
-      .executeTakeFirstOrThrow()
-    return row.used
+  async #add(window: Window, count: number): Promise<{ used: number; replicas: number }> {
+    const { rows } = await sql<{ used: number; replicas: number }>`
+      insert into rate_limit_counters (account_id, name, window_ms, window_start, used)
+      values (${window.accountId}, ${window.name}, ${window.windowMs}, ${new Date(window.start)}, ${count})
+      on conflict (account_id, name, window_ms, window_start)
+        do update set used = rate_limit_counters.used + excluded.used
+      returning used,
+        (select count(*)::int from pg_stat_activity
+          where application_name = 'tokend-listener' and datname = current_database()) as replicas
+    `.execute(this.#db)
+    return rows[0] as { used: number; replicas: number }
   }
 
   async #housekeeping(): Promise<void> {
@@ -188,10 +192,6 @@ export class RateLimiter {
       if (idle && window.start + window.windowMs < now) this.#windows.delete(key)
     }
     try {
-      const { rows } = await sql<{ replicas: number }>`
-        select count(*)::int as replicas from pg_stat_activity where application_name = 'tokend-listener'
-      `.execute(this.#db)
-      this.#replicas = Math.max(1, rows[0]?.replicas ?? 1)
       await this.#db
         .deleteFrom('rate_limit_counters')
         .where('window_start', '<', sql<Date>`now() - interval '2 days'`)

@@ -94,12 +94,12 @@ function whereStatus<O>(
   }
 }
 
-/** Keys that still count against the active-key limit, and creations in the last minute. */
-export async function countKeysForLimits(db: Db, accountId: string) {
+/** Keys that still count against the active-key limit, and creations in the last `windowMs`. */
+export async function countKeysForLimits(db: Db, accountId: string, windowMs: number) {
   const { rows } = await sql<{ active: number; recent: number; oldest_recent: Date | null }>`
     select count(*) filter (where revoked_at is null and (expires_at is null or expires_at > now()))::int as active,
-           count(*) filter (where created_at > now() - interval '1 minute')::int as recent,
-           min(created_at) filter (where created_at > now() - interval '1 minute') as oldest_recent
+           count(*) filter (where created_at > now() - ${windowMs} * interval '1 millisecond')::int as recent,
+           min(created_at) filter (where created_at > now() - ${windowMs} * interval '1 millisecond') as oldest_recent
     from access_keys where account_id = ${accountId}
   `.execute(db)
   return rows[0] as { active: number; recent: number; oldest_recent: Date | null }

@@ -1,6 +1,7 @@
 import { digestKey, type Environment, generateKey, parseKey } from '@tokend/keys'
 import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction } from '../changes/change-events.ts'
+import type { Config } from '../config.ts'
 import type { Db } from '../db/database.ts'
 import type { AccessKeyRow } from '../db/schema.ts'
 import type { Deps } from '../deps.ts'
@@ -229,7 +230,7 @@ export async function rotateToken(
  */
 async function reserveKeyCreation(
   trx: Db,
-  limits: { TOKEND_MAX_ACTIVE_KEYS: number; TOKEND_KEY_CREATIONS_PER_MINUTE: number },
+  limits: Pick<Config, 'TOKEND_MAX_ACTIVE_KEYS' | 'TOKEND_KEY_CREATIONS_PER_MINUTE' | 'TOKEND_KEY_CREATION_WINDOW_MS'>,
   accountId: string,
 ): Promise<void> {
   const account = await trx
@@ -240,10 +241,11 @@ async function reserveKeyCreation(
     .executeTakeFirst()
   if (!account) throw new NotFoundError('account')
   if (account.status !== 'active') throw new ForbiddenError('the account is suspended')
-  const counts = await keys.countKeysForLimits(trx, accountId)
+  const window = limits.TOKEND_KEY_CREATION_WINDOW_MS
+  const counts = await keys.countKeysForLimits(trx, accountId, window)
   if (counts.active >= limits.TOKEND_MAX_ACTIVE_KEYS) throw new TokenLimitError(limits.TOKEND_MAX_ACTIVE_KEYS)
   if (counts.recent >= limits.TOKEND_KEY_CREATIONS_PER_MINUTE) {
-    const retryAfterMs = Math.max(1_000, (counts.oldest_recent?.getTime() ?? Date.now()) + 60_000 - Date.now())
+    const retryAfterMs = Math.max(1_000, (counts.oldest_recent?.getTime() ?? Date.now()) + window - Date.now())
     throw new RateLimitedError(
       `at most ${limits.TOKEND_KEY_CREATIONS_PER_MINUTE} keys may be created per minute for an account`,
       retryAfterMs,
