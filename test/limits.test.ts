@@ -1,13 +1,13 @@
-import { Caller, type Replicas, startReplicas } from '@tokend/testing'
+import { Caller, clusterUrl, type Replicas, startReplicas } from '@tokend/testing'
 import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 /** SPEC §9's limits across three real replica processes sharing one database. */
 let cluster: Replicas
 let callers: Caller[]
 
 beforeAll(async () => {
-  cluster = await startReplicas(inject('postgresUrl'), 3, {
+  cluster = await startReplicas(clusterUrl(), 3, {
     TOKEND_MAX_ACTIVE_KEYS: '20',
     TOKEND_KEY_CREATIONS_PER_MINUTE: '10',
     TOKEND_KEY_CREATION_WINDOW_MS: '3000',

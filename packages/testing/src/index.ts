@@ -4,9 +4,14 @@ import { createTestDatabase } from './postgres.ts'
 
 export { createTestDatabase, freePort, type RunningPostgres, startEmbeddedPostgres } from './postgres.ts'
 
+/** The superuser URL of the run's Postgres cluster (embedded, or TEST_DATABASE_URL). */
+export function clusterUrl(): string {
+  return inject('postgresUrl')
+}
+
 /** A fresh, empty database for one test file on the run's cluster. */
 export function freshDatabase() {
-  return createTestDatabase(inject('postgresUrl'))
+  return createTestDatabase(clusterUrl())
 }
 export { Caller, type Reply } from './caller.ts'
 export { repoRoot, type ServiceProcess, startService, startTokendProcess } from './process.ts'

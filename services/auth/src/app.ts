@@ -18,6 +18,7 @@ import { createDb, type Db, migrateToLatest, withStartupLock } from './db/databa
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts'
 import type { Deps } from './deps.ts'
 import { RateLimitedError } from './errors.ts'
+import { Metrics } from './metrics/metrics.ts'
 import { createMailer } from './notify/mailer.ts'
 import { RateLimiter } from './ratelimit/rate-limiter.ts'
 import { appRouter } from './router.ts'
@@ -68,7 +69,7 @@ export function createApp(options: AppOptions): App {
       // The embedded default keeps the key next to the data it unlocks, for the README walk-through.
       bootstrapFile ??= join(config.TOKEND_DATA_DIR, 'bootstrap.key')
     }
-    const db = createDb(databaseUrl, config.DATABASE_POOL_SIZE, (error) =>
+    const { db, pool } = createDb(databaseUrl, config.DATABASE_POOL_SIZE, (error) =>
       logger.warn({ err: error }, 'idle database connection failed'),
     )
     const changes = new ChangeListener({
@@ -77,13 +78,17 @@ export function createApp(options: AppOptions): App {
       heartbeatMs: config.TOKEND_LISTENER_HEARTBEAT_MS,
       heartbeatTimeoutMs: config.TOKEND_LISTENER_TIMEOUT_MS,
     })
-    changes.on('change', (event) => applyChange(cache, event))
+    const metrics = new Metrics({ cache, changes, pool })
+    changes.on('change', (event) => {
+      applyChange(cache, event)
+      metrics.invalidated(event.sentAt)
+    })
     // Fail safe: while events may be missed, nothing is answered from memory.
     changes.on('state', (state) => (state === 'subscribed' ? cache.resume() : cache.suspend()))
     const ratelimits = new RateLimiter({ db, logger })
     const usage = new UsageRecorder({ db, logger, flushMs: config.TOKEND_LAST_USED_FLUSH_MS })
     const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.TOKEND_MAIL_FROM, logger })
-    deps = { config, db, cache, logger, changes, ratelimits, usage, mailer }
+    deps = { config, db, cache, logger, changes, ratelimits, usage, mailer, metrics }
 
     const created = await withStartupLock(db, async (conn) => {
       await migrateToLatest(conn)
@@ -162,12 +167,15 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
         }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+      autoLogging: { ignore: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') },
     }),
   )
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' })
+  })
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics())
   })
   app.get('/readyz', async (_req, res) => {
     const database = await ping(deps.db)

@@ -3,6 +3,7 @@ import type { VerifyCache } from './cache/verify-cache.ts'
 import type { ChangeListener } from './changes/change-listener.ts'
 import type { Config } from './config.ts'
 import type { Db } from './db/database.ts'
+import type { Metrics } from './metrics/metrics.ts'
 import type { Mailer } from './notify/mailer.ts'
 import type { RateLimiter } from './ratelimit/rate-limiter.ts'
 import type { UsageRecorder } from './tokens/usage.ts'
@@ -17,6 +18,7 @@ export interface Deps {
   /** lastUsedAt, coalesced. */
   usage: UsageRecorder
   mailer: Mailer
+  metrics: Metrics
   /** This replica's subscription to change events from every replica. */
   changes: ChangeListener
   logger: Logger

@@ -10,17 +10,22 @@ export const CHANGES_CHANNEL = 'tokend_changes'
  * payloads are limited to 8000 bytes, so a change to many keys of an account is one
  * account event, never a list of keys.
  */
-export type ChangeEvent = { type: 'key'; digest: string } | { type: 'account'; accountId: string }
+export type ChangeEvent = ({ type: 'key'; digest: string } | { type: 'account'; accountId: string }) & {
+  /** When the change was announced (epoch ms), for the invalidation-lag metric. */
+  sentAt?: number
+}
 
 export function encodeChange(event: ChangeEvent): string {
-  return JSON.stringify(event.type === 'key' ? { k: event.digest } : { a: event.accountId })
+  const t = event.sentAt ?? Date.now()
+  return JSON.stringify(event.type === 'key' ? { k: event.digest, t } : { a: event.accountId, t })
 }
 
 export function decodeChange(payload: string | undefined): ChangeEvent | null {
   try {
-    const value = JSON.parse(payload ?? '') as { k?: unknown; a?: unknown }
-    if (typeof value.k === 'string') return { type: 'key', digest: value.k }
-    if (typeof value.a === 'string') return { type: 'account', accountId: value.a }
+    const value = JSON.parse(payload ?? '') as { k?: unknown; a?: unknown; t?: unknown }
+    const sentAt = typeof value.t === 'number' ? value.t : undefined
+    if (typeof value.k === 'string') return { type: 'key', digest: value.k, sentAt }
+    if (typeof value.a === 'string') return { type: 'account', accountId: value.a, sentAt }
   } catch {}
   return null
 }

@@ -18,11 +18,15 @@ const STARTUP_LOCK = 0x70_6b_64_01
 // Timestamps come back as Date (pg's default) and bigints as numbers; no other parsing.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10))
 
-export function createDb(url: string, poolSize: number, onPoolError: (error: Error) => void): Db {
+export function createDb(
+  url: string,
+  poolSize: number,
+  onPoolError: (error: Error) => void,
+): { db: Db; pool: pg.Pool } {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 })
   // An idle client losing its server must not crash the process; the pool replaces it.
   pool.on('error', onPoolError)
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool }
 }
 
 /**

@@ -39,9 +39,12 @@ export const tokenRouter = {
           .optional(),
       }),
     )
-    .mutation(({ ctx, input }) => {
+    .mutation(async ({ ctx, input }) => {
       requireVerifier(ctx.principal.scopes)
-      return verifyToken(ctx.deps, input.token, input.require, input.ratelimit)
+      const started = performance.now()
+      const result = await verifyToken(ctx.deps, input.token, input.require, input.ratelimit)
+      ctx.deps.metrics.verified(result, (performance.now() - started) / 1000)
+      return result
     }),
 
   /**
