@@ -15,12 +15,14 @@ export interface ServiceProcess {
 }
 
 /**
- * Runs tokend as `pnpm start` does (tsx src/main.ts in services/auth) and resolves
- * once it logs that it listens. Its environment is only what `env` gives, plus PATH.
+ * Runs tokend from source as `pnpm start` does (tsx src/main.ts in services/auth) and
+ * resolves once it logs that it listens. Its environment is only what `env` gives, plus PATH.
  */
 export function startTokendProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
   const serviceDir = join(repoRoot, 'services/auth')
-  return startService(join(serviceDir, 'node_modules/.bin/tsx'), ['src/main.ts'], {
+  // `node --import tsx` rather than the tsx CLI, which runs tokend in a second process:
+  // a SIGKILL sent to the CLI would leave that tokend running.
+  return startService(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: serviceDir,
     env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env },
     ready: /"url":"(http:\/\/[^"]+)","msg":"tokend listening"/,
