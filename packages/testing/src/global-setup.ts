@@ -15,14 +15,15 @@ export default async function setup(project: TestProject) {
   // process.exit(0), which turned every failed run into exit code 0. The teardown below
   // stops the cluster, so its `beforeExit` and `exit` hooks are removed; its SIGINT and
   // SIGTERM hooks stay, for a run that is interrupted.
-  const events = ['beforeExit', 'exit'] as const
-  const before = events.map((event) => process.listeners(event))
+  const beforeExit = process.listeners('beforeExit')
+  const exit = process.listeners('exit')
   const { startEmbeddedPostgres } = await import('./postgres.ts')
-  events.forEach((event, i) => {
-    for (const listener of process.listeners(event)) {
-      if (!before[i]?.includes(listener)) process.off(event, listener as () => void)
-    }
-  })
+  for (const listener of process.listeners('beforeExit')) {
+    if (!beforeExit.includes(listener)) process.off('beforeExit', listener)
+  }
+  for (const listener of process.listeners('exit')) {
+    if (!exit.includes(listener)) process.off('exit', listener)
+  }
   const postgres = await startEmbeddedPostgres()
   project.provide('postgresUrl', postgres.url)
   return () => postgres.destroy()
