@@ -148,7 +148,7 @@ export function createApp(options: AppOptions): App {
 function buildHttpApp(deps: Deps, logger: Logger): express.Express {
   const app = express()
   app.disable('x-powered-by')
-  app.set('trust proxy', 'loopback')
+  app.set('trust proxy', deps.config.TOKEND_TRUST_PROXY)
   app.use(
     pinoHttp({
       logger,
