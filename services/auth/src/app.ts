@@ -86,7 +86,12 @@ export function createApp(options: AppOptions): App {
     // Fail safe: while events may be missed, nothing is answered from memory.
     changes.on('state', (state) => (state === 'subscribed' ? cache.resume() : cache.suspend()))
     const ratelimits = new RateLimiter({ db, logger })
-    const usage = new UsageRecorder({ db, logger, flushMs: config.TOKEND_LAST_USED_FLUSH_MS })
+    const usage = new UsageRecorder({
+      db,
+      logger,
+      flushMs: config.TOKEND_LAST_USED_FLUSH_MS,
+      enabled: config.TOKEND_TRACK_LAST_USED,
+    })
     const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.TOKEND_MAIL_FROM, logger })
     deps = { config, db, cache, logger, changes, ratelimits, usage, mailer, metrics }
 

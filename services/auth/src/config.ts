@@ -44,6 +44,11 @@ export const configSchema = z.object({
   /** The "minute" of the limit above; only tests shorten it. */
   TOKEND_KEY_CREATION_WINDOW_MS: integer(1_000, 3_600_000).default(60_000),
   TOKEND_LAST_USED_FLUSH_MS: integer(100, 5_000).default(5_000),
+  /** Switch for benchmarks (SPEC §11 P7 measures lastUsedAt on against off). */
+  TOKEND_TRACK_LAST_USED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
   SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
   TOKEND_MAIL_FROM: z.string().min(3).default('tokend <tokend@localhost>'),
   TOKEND_LISTENER_HEARTBEAT_MS: integer(100, 10_000).default(1_000),

@@ -13,15 +13,17 @@ export class UsageRecorder {
   readonly #db: Db
   readonly #logger: Logger
   readonly #flushMs: number
+  readonly #enabled: boolean
 
-  constructor(options: { db: Db; logger: Logger; flushMs: number }) {
+  constructor(options: { db: Db; logger: Logger; flushMs: number; enabled?: boolean }) {
     this.#db = options.db
     this.#logger = options.logger
     this.#flushMs = options.flushMs
+    this.#enabled = options.enabled ?? true
   }
 
   touch(tokenId: string, at = Date.now()): void {
-    this.#pending.set(tokenId, at)
+    if (this.#enabled) this.#pending.set(tokenId, at)
   }
 
   start(): void {
