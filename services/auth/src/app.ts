@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
-import type { Server } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { createExpressMiddleware } from '@trpc/server/adapters/express'
@@ -18,6 +18,7 @@ import { createDb, type Db, migrateToLatest, withStartupLock } from './db/databa
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts'
 import type { Deps } from './deps.ts'
 import { RateLimitedError } from './errors.ts'
+import { withFastVerify } from './http/fast-verify.ts'
 import { Metrics } from './metrics/metrics.ts'
 import { createMailer } from './notify/mailer.ts'
 import { RateLimiter } from './ratelimit/rate-limiter.ts'
@@ -109,12 +110,12 @@ export function createApp(options: AppOptions): App {
     ratelimits.start()
     usage.start()
     const app = buildHttpApp(deps, logger)
+    const listening = createServer(withFastVerify(deps, app))
     server = await new Promise<Server>((resolve, reject) => {
-      const listening = app.listen(config.PORT, config.HOST, (error?: Error) =>
-        error
-          ? reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`))
-          : resolve(listening),
+      listening.once('error', (error) =>
+        reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`)),
       )
+      listening.listen(config.PORT, config.HOST, () => resolve(listening))
     })
     server.keepAliveTimeout = 65_000
     const { port } = server.address() as AddressInfo

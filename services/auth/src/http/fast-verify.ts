@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createContextInner } from '../context.ts'
+import type { Deps } from '../deps.ts'
+import { appRouter } from '../router.ts'
+import { createCallerFactory } from '../trpc.ts'
+
+type Handler = (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => void
+
+const createCaller = createCallerFactory(appRouter)
+const MAX_BODY = 16 * 1024
+const REQUEST_ID = /^[\w.:-]{1,128}$/
+
+/**
+ * The hot path: a single `POST /trpc/token.verify` that succeeds.
+ *
+ * The stock tRPC adapter turns every request into a WHATWG Request and stream, and
+ * express and the request logger add more; for verify — the call every sibling makes
+ * on every request — that costs more than the verification itself. This path reads
+ * the small JSON body, runs the very same procedure through tRPC's server-side caller
+ * (same middlewares, same input schema, same result), and writes tRPC's success
+ * envelope itself.
+ *
+ * Anything else goes to the stock adapter untouched: other procedures, batches,
+ * streaming (`trpc-accept`), missing or large bodies, non-JSON, and every failure —
+ * bad JSON, bad input, bad credentials, 503s — which is re-run by tRPC with the body
+ * already read (`req.body`), so its status, headers and bytes are tRPC's own.
+ * Re-running a failed verify is harmless: a failure changes nothing.
+ */
+export function withFastVerify(deps: Deps, fallback: Handler): Handler {
+  return (req, res) => {
+    const length = Number(req.headers['content-length'])
+    if (
+      req.method !== 'POST' ||
+      req.url !== '/trpc/token.verify' ||
+      !(length > 0 && length <= MAX_BODY) ||
+      req.headers['trpc-accept'] !== undefined ||
+      !isJson(req.headers['content-type'])
+    ) {
+      fallback(req, res)
+      return
+    }
+    readBody(req, length).then(
+      (body) => void verify(deps, req, res, body, fallback),
+      () => res.destroy(),
+    )
+  }
+}
+
+async function verify(
+  deps: Deps,
+  req: IncomingMessage & { body?: unknown },
+  res: ServerResponse,
+  body: string,
+  fallback: Handler,
+): Promise<void> {
+  const given = req.headers['x-request-id']
+  const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+  let data: unknown
+  try {
+    const ctx = createContextInner(
+      deps,
+      {
+        requestId,
+        address: req.socket.remoteAddress ?? null,
+        userAgent: req.headers['user-agent']?.slice(0, 512) ?? null,
+      },
+      req.headers.authorization,
+    )
+    data = await createCaller(ctx).token.verify(JSON.parse(body))
+  } catch {
+    req.body = body
+    fallback(req, res)
+    return
+  }
+  const json = `{"result":{"data":${JSON.stringify(data)}}}`
+  res.writeHead(200, {
+    'x-request-id': requestId,
+    'content-type': 'application/json',
+    vary: 'trpc-accept, accept',
+    'content-length': Buffer.byteLength(json),
+  })
+  res.end(json)
+}
+
+function isJson(contentType: string | undefined): boolean {
+  return contentType === 'application/json' || contentType?.startsWith('application/json;') === true
+}
+
+function readBody(req: IncomingMessage, length: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > length) reject(new Error('body longer than its content-length'))
+      else chunks.push(chunk)
+    })
+    req.on('end', () =>
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString() : Buffer.concat(chunks).toString()),
+    )
+    req.on('error', reject)
+  })
+}
