@@ -22,6 +22,7 @@ import { withFastVerify } from './http/fast-verify.ts'
 import { Metrics } from './metrics/metrics.ts'
 import { createMailer } from './notify/mailer.ts'
 import { RateLimiter } from './ratelimit/rate-limiter.ts'
+import { ReminderScheduler } from './reminders/reminder-scheduler.ts'
 import { appRouter } from './router.ts'
 import { UsageRecorder } from './tokens/usage.ts'
 
@@ -94,7 +95,8 @@ export function createApp(options: AppOptions): App {
       enabled: config.TOKEND_TRACK_LAST_USED,
     })
     const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.TOKEND_MAIL_FROM, logger })
-    deps = { config, db, cache, logger, changes, ratelimits, usage, mailer, metrics }
+    const reminders = new ReminderScheduler({ db, mailer, logger, intervalMs: config.TOKEND_REMINDER_INTERVAL_MS })
+    deps = { config, db, cache, logger, changes, ratelimits, usage, mailer, metrics, reminders }
 
     const created = await withStartupLock(db, async (conn) => {
       await migrateToLatest(conn)
@@ -109,6 +111,7 @@ export function createApp(options: AppOptions): App {
     await changes.start()
     ratelimits.start()
     usage.start()
+    reminders.start()
     const app = buildHttpApp(deps, logger)
     const listening = createServer(withFastVerify(deps, app))
     server = await new Promise<Server>((resolve, reject) => {
@@ -133,6 +136,7 @@ export function createApp(options: AppOptions): App {
       clearTimeout(force)
       server = undefined
     }
+    await deps?.reminders.stop()
     await deps?.usage.stop()
     await deps?.ratelimits.stop()
     await deps?.changes.stop()

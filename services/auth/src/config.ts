@@ -49,6 +49,7 @@ export const configSchema = z.object({
     .enum(['true', 'false'])
     .default('true')
     .transform((value) => value === 'true'),
+  TOKEND_REMINDER_INTERVAL_MS: integer(1_000, 86_400_000).default(60_000),
   SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
   TOKEND_MAIL_FROM: z.string().min(3).default('tokend <tokend@localhost>'),
   TOKEND_LISTENER_HEARTBEAT_MS: integer(100, 10_000).default(1_000),

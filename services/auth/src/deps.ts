@@ -6,6 +6,7 @@ import type { Db } from './db/database.ts'
 import type { Metrics } from './metrics/metrics.ts'
 import type { Mailer } from './notify/mailer.ts'
 import type { RateLimiter } from './ratelimit/rate-limiter.ts'
+import type { ReminderScheduler } from './reminders/reminder-scheduler.ts'
 import type { UsageRecorder } from './tokens/usage.ts'
 
 /** What procedures and services need from the running app. */
@@ -19,6 +20,7 @@ export interface Deps {
   usage: UsageRecorder
   mailer: Mailer
   metrics: Metrics
+  reminders: ReminderScheduler
   /** This replica's subscription to change events from every replica. */
   changes: ChangeListener
   logger: Logger

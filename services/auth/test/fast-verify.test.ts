@@ -111,7 +111,7 @@ describe('the verify fast path answers exactly as tRPC does', () => {
   })
 
   it('takes the fast path for a single JSON call (it frames with content-length, tRPC streams)', async () => {
-    const call = (body: BodyInit) =>
+    const call = (body: string) =>
       fetch(`${t.url}/trpc/token.verify`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${t.bootstrapKey}` },

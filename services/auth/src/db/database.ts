@@ -2,6 +2,7 @@ import { Kysely, type Migration, Migrator, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import * as core from './migrations/2026-11-23T0800_core.ts'
 import * as limits from './migrations/2026-11-23T0900_limits.ts'
+import * as reminders from './migrations/2026-11-23T1000_reminders.ts'
 import type { Database } from './schema.ts'
 
 export type Db = Kysely<Database>
@@ -10,6 +11,7 @@ export type Db = Kysely<Database>
 const migrations: Record<string, Migration> = {
   '2026-11-23T0800_core': core,
   '2026-11-23T0900_limits': limits,
+  '2026-11-23T1000_reminders': reminders,
 }
 
 /** Ties every replica's start-up (migrations, bootstrap) to one session-level lock. */

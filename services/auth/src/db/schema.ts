@@ -7,6 +7,7 @@ export interface Database {
   access_keys: AccessKeysTable
   audit_events: AuditEventsTable
   rate_limit_counters: RateLimitCountersTable
+  expiry_reminders: ExpiryRemindersTable
 }
 
 export interface AccountsTable {
@@ -58,6 +59,13 @@ export interface RateLimitCountersTable {
   window_ms: number
   window_start: Timestamp
   used: number
+}
+
+export interface ExpiryRemindersTable {
+  key_id: string
+  threshold_days: number
+  claimed_at: Timestamp
+  sent_at: Timestamp | null
 }
 
 export type AccountRow = Selectable<AccountsTable>

@@ -3,6 +3,7 @@ import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction } from '../changes/change-events.ts'
 import type { Deps } from '../deps.ts'
 import { ForbiddenError } from '../errors.ts'
+import { groupBy } from '../group-by.ts'
 import { accountAdminEmails } from '../notify/recipients.ts'
 import type { Actor, Principal } from '../principal.ts'
 
@@ -88,9 +89,7 @@ async function notifyAccounts(
   deps: Deps,
   keys: Array<{ id: string; account_id: string; name: string; start: string }>,
 ) {
-  const byAccount = new Map<string, typeof keys>()
-  for (const key of keys) byAccount.set(key.account_id, [...(byAccount.get(key.account_id) ?? []), key])
-  for (const [accountId, accountKeys] of byAccount) {
+  for (const [accountId, accountKeys] of groupBy(keys, (key) => key.account_id)) {
     try {
       await deps.mailer.send({
         to: await accountAdminEmails(deps.db, accountId),
