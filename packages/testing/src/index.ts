@@ -9,3 +9,4 @@ export function freshDatabase() {
   return createTestDatabase(inject('postgresUrl'))
 }
 export { repoRoot, type ServiceProcess, startService, startTokendProcess } from './process.ts'
+export { type RunningTokend, startTokend } from './tokend.ts'
