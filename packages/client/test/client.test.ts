@@ -67,6 +67,7 @@ describe('verify', () => {
   it('refuses malformed access keys offline, without a request to tokend', async () => {
     const key = await issue()
     const lookalike = `${key.token.slice(0, -1)}${key.token.endsWith('0') ? '1' : '0'}`
+    await new Promise((resolve) => setTimeout(resolve, 200)) // earlier log lines may still be on their way
     const requestsBefore = tokend.verifyRequests()
     const sentBefore = admin.stats.networkVerifies
     for (const bad of ['', 'nope', lookalike, generateKey('zz', 'live'), `${key.token}x`, 'a'.repeat(5000)]) {

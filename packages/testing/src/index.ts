@@ -8,5 +8,5 @@ export { createTestDatabase, freePort, type RunningPostgres, startEmbeddedPostgr
 export function freshDatabase() {
   return createTestDatabase(inject('postgresUrl'))
 }
-export { repoRoot, type ServiceProcess, startService, startTokendProcess } from './process.ts'
+export { repoRoot, type ServiceProcess, startService, startTokendProcess, startVoiceApiProcess } from './process.ts'
 export { type RunningTokend, startTokend } from './tokend.ts'

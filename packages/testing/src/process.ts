@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -10,7 +11,11 @@ export interface ServiceProcess {
   output(): string
   /** The base URL the service announced. */
   url: string
-  /** Sends `signal` and resolves with the exit code. */
+  /**
+   * Sends `signal` and resolves with the exit code. SIGKILL also kills the process's
+   * descendants (tsx runs the service in a child node process that a kill cannot
+   * reach through it), so it is a real crash, with no orphan left listening.
+   */
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
@@ -24,6 +29,20 @@ export function startTokendProcess(env: Record<string, string>, timeoutMs = 60_0
     cwd: serviceDir,
     env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env },
     ready: /"url":"(http:\/\/[^"]+)","msg":"tokend listening"/,
+    timeoutMs,
+  })
+}
+
+/**
+ * Runs voice-api as `pnpm start` does in services/voice-api and resolves once it
+ * logs that it listens. Its environment is only what `env` gives, plus PATH.
+ */
+export function startVoiceApiProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
+  const serviceDir = join(repoRoot, 'services/voice-api')
+  return startService(join(serviceDir, 'node_modules/.bin/tsx'), ['src/main.ts'], {
+    cwd: serviceDir,
+    env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env },
+    ready: /"url":"(http:\/\/[^"]+)".*"msg":"voice-api listening"/,
     timeoutMs,
   })
 }
@@ -44,7 +63,12 @@ export function startService(
   child.stderr?.on('data', (chunk) => (output += chunk))
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    if (child.exitCode === null && child.signalCode === null) {
+      if (signal === 'SIGKILL' && child.pid !== undefined) {
+        for (const pid of descendants(child.pid)) process.kill(pid, 'SIGKILL')
+      }
+      child.kill(signal)
+    }
     return exited
   }
   return new Promise((resolve, reject) => {
@@ -64,4 +88,18 @@ export function startService(
     void exited.then((code) => fail(`exited with ${code}`))
     child.on('error', (error) => fail(`could not run ${command}: ${error.message}`))
   })
+}
+
+/** Every descendant of `pid`, deepest first, from Linux's /proc (none elsewhere). */
+function descendants(pid: number): number[] {
+  const children: number[] = []
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const listed = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim()
+      if (listed) children.push(...listed.split(/\s+/).map(Number))
+    }
+  } catch {
+    return []
+  }
+  return children.flatMap((child) => [...descendants(child), child])
 }

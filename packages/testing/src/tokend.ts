@@ -9,8 +9,10 @@ export interface RunningTokend {
   bootstrapKey: string
   /** Lines of tokend's log that record a `token.verify` request (one per HTTP request). */
   verifyRequests(): number
-  /** Stops the process (restartable with `restart`) without dropping the database. */
-  restart(): Promise<void>
+  /** Stops the process (SIGKILL by default: an outage, not a drain), keeping the database. */
+  halt(signal?: NodeJS.Signals): Promise<void>
+  /** Starts the process again on the same port after `halt`. */
+  resume(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -37,9 +39,11 @@ export async function startTokend(
     databaseUrl,
     bootstrapKey,
     verifyRequests: () => (earlier + running.output()).match(/"path":"\/trpc\/[^"]*token\.verify/g)?.length ?? 0,
-    async restart() {
+    async halt(signal = 'SIGKILL') {
+      await running.stop(signal)
+    },
+    async resume() {
       earlier += running.output()
-      await running.stop()
       running = await startTokendProcess({ DATABASE_URL: databaseUrl, ...env, PORT: new URL(url).port })
     },
     async stop() {
