@@ -1,6 +1,14 @@
 import { LRUCache } from 'lru-cache'
 import type { VerifyResult } from './types.ts'
 
+/**
+ * The local cache's bounds (`createTokendClient({ cache })`).
+ *
+ * @example
+ * ```ts
+ * createTokendClient({ url, serviceKey, cache: { maxEntries: 50_000, ttlMs: 30_000 } })
+ * ```
+ */
 export interface CacheOptions {
   /** Entries kept at most (least recently used go first). Default 10 000. */
   maxEntries?: number

@@ -16,12 +16,28 @@ import { TokendRejectedError, TokendUnavailableError } from './errors.ts'
 import { type RequireAuthOptions, requireAuth } from './middleware.ts'
 import type { RateLimit, Requirements, VerifyResult } from './types.ts'
 
-/** What the client logs: pino's `(fields, message)` signature, so a pino logger fits as is. */
+/**
+ * What the client logs (the change stream's state, 503s): pino's `(fields, message)`
+ * signature, so a pino logger fits as is. It never receives a credential.
+ *
+ * @example
+ * ```ts
+ * createTokendClient({ url, serviceKey, logger: pino() })
+ * ```
+ */
 export interface TokendLogger {
   info(fields: object, message: string): void
   warn(fields: object, message: string): void
 }
 
+/**
+ * Options of `createTokendClient`; only `url` and `serviceKey` are required.
+ *
+ * @example
+ * ```ts
+ * const options: TokendClientOptions = { url: 'http://127.0.0.1:3000', serviceKey, timeoutMs: 1_000, retries: 2 }
+ * ```
+ */
 export interface TokendClientOptions {
   /** tokend's base URL, e.g. `http://127.0.0.1:3000` (tRPC is at `/trpc`). */
   url: string
@@ -40,12 +56,27 @@ export interface TokendClientOptions {
   logger?: TokendLogger
 }
 
+/**
+ * Requirements for one verify, plus an optional rate limit counted by tokend.
+ *
+ * @example
+ * ```ts
+ * await tokend.verify(key, { scopes: ['recordings:read'], environment: 'live' })
+ * ```
+ */
 export interface VerifyOptions extends Requirements {
   /** Counted by tokend; a rate-limited verify always asks tokend and is only retried if it was never sent. */
   ratelimit?: RateLimit
 }
 
-/** Counters for metrics and tests. */
+/**
+ * Counters for metrics and tests.
+ *
+ * @example
+ * ```ts
+ * metrics.gauge('tokend_cache_hits', tokend.stats.cacheHits)
+ * ```
+ */
 export interface TokendClientStats {
   /** `token.verify` calls sent to tokend (a batch of n counts n). */
   networkVerifies: number
@@ -57,6 +88,15 @@ export interface TokendClientStats {
   localRejects: number
 }
 
+/**
+ * What `createTokendClient` returns: `verify`, `requireAuth`, the cache's state and the
+ * typed tRPC client.
+ *
+ * @example
+ * ```ts
+ * const tokend: TokendClient = createTokendClient({ url, serviceKey })
+ * ```
+ */
 export interface TokendClient {
   /**
    * Verifies a credential: an access key or a JWT. Malformed access keys are refused

@@ -12,6 +12,14 @@ declare global {
   }
 }
 
+/**
+ * What a route requires of its caller's credential.
+ *
+ * @example
+ * ```ts
+ * router.delete('/recordings/:id', tokend.requireAuth({ scopes: ['recordings:write'], environment: 'live' }), remove)
+ * ```
+ */
 export interface RequireAuthOptions {
   /** Scopes the credential must hold, e.g. `['recordings:write']` (403 `insufficient_scope`). */
   scopes?: string[]
@@ -23,7 +31,15 @@ export interface RequireAuthOptions {
   ratelimit?: RateLimit
 }
 
-/** The stable `error.code` of every answer `requireAuth` gives instead of calling the route. */
+/**
+ * The stable `error.code` of every answer `requireAuth` gives instead of calling the route.
+ *
+ * @example
+ * ```ts
+ * const body = (await response.json()) as { error: { code: AuthErrorCode; message: string } }
+ * if (body.error.code === 'revoked_credential') forgetStoredKey()
+ * ```
+ */
 export type AuthErrorCode =
   | 'missing_credential'
   | 'multiple_credentials'
