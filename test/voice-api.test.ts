@@ -245,6 +245,10 @@ describe('recordings', () => {
     const huge = await voice.send('POST', '/v1/recordings', keys.aLive, { title: 'x'.repeat(100_000) })
     expect(huge.status).toBe(413)
     expect((await voice.get(`/v1/recordings/${'x'.repeat(5000)}`, keys.aLive)).status).toBe(404)
+    for (const odd of ['/v1/recordings/%E0%A4%A', '//v1/me?accesskey=%', '/v1/me?accesskey=%E0%A4%A&x[y]=1']) {
+      const reply = await voice.send('GET', odd, keys.aLive)
+      expect({ odd, status: reply.status < 500 }).toEqual({ odd, status: true })
+    }
   })
 
   it('never logs a key or a query string', async () => {

@@ -91,11 +91,11 @@ describe('VerifyCache', () => {
   it('never keeps a valid answer past the key expiry', async () => {
     const cache = new VerifyCache({ ttlMs: 60_000 })
     cache.resume()
-    cache.store('soon', valid('acc_1', new Date(Date.now() + 40).toISOString()), cache.epoch)
+    cache.store('soon', valid('acc_1', new Date(Date.now() + 1_000).toISOString()), cache.epoch)
     cache.store('past', valid('acc_1', new Date(Date.now() - 1).toISOString()), cache.epoch)
     expect(cache.get('soon')).toMatchObject({ valid: true })
     expect(cache.get('past')).toBeUndefined()
-    await new Promise((resolve) => setTimeout(resolve, 60))
+    await new Promise((resolve) => setTimeout(resolve, 1_050))
     expect(cache.get('soon')?.valid).not.toBe(true)
   })
 

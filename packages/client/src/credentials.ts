@@ -24,7 +24,8 @@ export type Found = { credential: string } | { problem: 'missing' | 'multiple' |
  * refused, never silently accepted, so the two names keep one meaning each.
  */
 export function findCredential(authorization: string | undefined, url: string): Found {
-  const query = new URL(url, 'http://localhost').searchParams
+  // URLSearchParams never throws, whatever the client sent; `new URL` could.
+  const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '')
   const tokens = query.getAll('token')
   const accessKeys = query.getAll('accesskey')
   const given = (authorization === undefined ? 0 : 1) + tokens.length + accessKeys.length
