@@ -14,5 +14,6 @@ export function freshDatabase() {
   return createTestDatabase(clusterUrl())
 }
 export { Caller, type Reply } from './caller.ts'
-export { repoRoot, type ServiceProcess, startService, startTokendProcess } from './process.ts'
+export { repoRoot, type ServiceProcess, startService, startTokendProcess, startVoiceApiProcess } from './process.ts'
 export { type Replicas, startReplicas } from './replicas.ts'
+export { type RunningTokend, startTokend } from './tokend.ts'

@@ -29,6 +29,20 @@ export function startTokendProcess(env: Record<string, string>, timeoutMs = 60_0
   })
 }
 
+/**
+ * Runs voice-api's src/main.ts through tsx (in-process, as for tokend) and resolves
+ * once it logs that it listens. Its environment is only what `env` gives, plus PATH.
+ */
+export function startVoiceApiProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
+  const serviceDir = join(repoRoot, 'services/voice-api')
+  return startService(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: serviceDir,
+    env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env },
+    ready: /"url":"(http:\/\/[^"]+)".*"msg":"voice-api listening"/,
+    timeoutMs,
+  })
+}
+
 /** Spawns a service and resolves when its output matches `ready` (group 1: its URL). */
 export function startService(
   command: string,

@@ -24,7 +24,7 @@ async function startSmtp() {
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.server.address() as { port: number }
-  return { url: `smtp://127.0.0.1:${port}`, received, close: () => new Promise((r) => server.close(r)) }
+  return { url: `smtp://127.0.0.1:${port}`, received, close: () => new Promise<void>((r) => server.close(() => r())) }
 }
 
 const DAY = 86_400_000
@@ -153,8 +153,7 @@ describe('expiry reminders', () => {
           },
         },
       })
-    const first = await Promise.all([replica().tick(), replica().tick(), replica().tick()])
-    expect(first.reduce((a, b) => a + b, 0)).toBe(0) // the one that claimed it failed to send
+    expect(await replica().tick()).toBe(0) // claimed, but the send failed: the claim is released
     const second = await Promise.all([replica().tick(), replica().tick(), replica().tick()])
     expect(second.reduce((a, b) => a + b, 0)).toBe(1)
     expect(sent).toEqual([['carol@c.example']])

@@ -1,0 +1,116 @@
+import { LRUCache } from 'lru-cache'
+import type { VerifyResult } from './types.ts'
+
+/**
+ * The local cache's bounds (`createTokendClient({ cache })`).
+ *
+ * @example
+ * ```ts
+ * createTokendClient({ url, serviceKey, cache: { maxEntries: 50_000, ttlMs: 30_000 } })
+ * ```
+ */
+export interface CacheOptions {
+  /** Entries kept at most (least recently used go first). Default 10 000. */
+  maxEntries?: number
+  /** How long one answer is trusted, at most 60 s and never past the key's expiry. Default 60 000. */
+  ttlMs?: number
+}
+
+const MAX_TTL_MS = 60_000
+// Answers that depend only on the key itself; requirement checks are redone on every hit.
+const CACHEABLE_DENIALS = new Set(['MALFORMED', 'NOT_FOUND', 'EXPIRED', 'REVOKED', 'DISABLED', 'ACCOUNT_SUSPENDED'])
+
+/**
+ * The client's verification cache, keyed by key digest (never the key). It answers
+ * only while the change stream is open and has said `ready`; `suspend()` (the stream
+ * dropped, errored or went silent) forgets everything. Every invalidation bumps
+ * `epoch`, and a verify stores its answer only if the epoch is the one it started
+ * in, so an answer read before a change can never be put back after it.
+ */
+export class VerifyCache {
+  readonly #lru: LRUCache<string, VerifyResult>
+  readonly #ttlMs: number
+  #epoch = 0
+  #ready = false
+
+  constructor(options: CacheOptions = {}) {
+    this.#ttlMs = Math.min(options.ttlMs ?? MAX_TTL_MS, MAX_TTL_MS)
+    this.#lru = new LRUCache({ max: options.maxEntries ?? 10_000, ttl: Math.max(this.#ttlMs, 1) })
+  }
+
+  get ready(): boolean {
+    return this.#ready
+  }
+
+  get epoch(): number {
+    return this.#epoch
+  }
+
+  get size(): number {
+    return this.#lru.size
+  }
+
+  get(digest: string): VerifyResult | undefined {
+    if (!this.#ready) return undefined
+    const hit = this.#lru.get(digest)
+    // The TTL already stops at the expiry; this also holds if the clock jumped.
+    if (hit?.valid && hit.expiresAt !== null && Date.parse(hit.expiresAt) <= Date.now()) {
+      return { valid: false, reason: 'EXPIRED' }
+    }
+    return hit
+  }
+
+  /** Stores an answer fetched in `epoch`, unless anything was invalidated since. */
+  store(digest: string, result: VerifyResult, epoch: number): void {
+    if (!this.#ready || epoch !== this.#epoch) return
+    if (!result.valid && !CACHEABLE_DENIALS.has(result.reason)) return
+    let ttl = this.#ttlMs
+    if (result.valid && result.expiresAt !== null) ttl = Math.min(ttl, Date.parse(result.expiresAt) - Date.now())
+    // Shared by every hit: frozen so no caller can change what the next one sees.
+    if (result.valid) Object.freeze(result.scopes)
+    if (ttl > 0) this.#lru.set(digest, Object.freeze(result), { ttl })
+  }
+
+  evict(digest: string): void {
+    this.#epoch++
+    this.#lru.delete(digest)
+  }
+
+  /** An account changed (e.g. suspended or reactivated): forget its keys and every suspension answer. */
+  evictAccount(accountId: string): void {
+    this.#epoch++
+    const digests: string[] = []
+    for (const [digest, result] of this.#lru.entries()) {
+      if (result.valid ? result.accountId === accountId : result.reason === 'ACCOUNT_SUSPENDED') digests.push(digest)
+    }
+    for (const digest of digests) this.#lru.delete(digest)
+  }
+
+  /** Changes may be missed from now on: forget everything and stop answering. */
+  suspend(): void {
+    this.#ready = false
+    this.#epoch++
+    this.#lru.clear()
+  }
+
+  /** The stream said `ready`: answer and store again, but never what was fetched before now. */
+  resume(): void {
+    this.#epoch++
+    this.#ready = true
+  }
+}
+
+/** Applies requirements to an answer exactly as tokend's `token.verify` does. */
+export function applyRequirements(
+  result: VerifyResult,
+  require: { scopes?: readonly string[] | undefined; environment?: string | undefined; role?: string | undefined },
+): VerifyResult {
+  if (!result.valid) return result
+  if (require.environment && require.environment !== result.environment) {
+    return { valid: false, reason: 'WRONG_ENVIRONMENT' }
+  }
+  const missingScopes = require.scopes?.filter((scope) => !result.scopes.includes(scope)) ?? []
+  if (missingScopes.length > 0) return { valid: false, reason: 'INSUFFICIENT_SCOPE', missingScopes }
+  if (require.role === 'admin' && result.role !== 'admin') return { valid: false, reason: 'INSUFFICIENT_SCOPE' }
+  return result
+}

@@ -1,0 +1,393 @@
+import type { AppRouter, RouterInputs } from '@tokend/auth'
+import { digestKey } from '@tokend/keys'
+import {
+  createTRPCClient,
+  httpBatchLink,
+  httpSubscriptionLink,
+  splitLink,
+  type TRPCClient,
+  TRPCClientError,
+} from '@trpc/client'
+import { EventSource } from 'eventsource'
+import type { RequestHandler } from 'express'
+import { applyRequirements, type CacheOptions, VerifyCache } from './cache.ts'
+import { credentialKind } from './credentials.ts'
+import { TokendRejectedError, TokendUnavailableError } from './errors.ts'
+import { type RequireAuthOptions, requireAuth } from './middleware.ts'
+import type { RateLimit, Requirements, VerifyResult } from './types.ts'
+
+/**
+ * What the client logs (the change stream's state, 503s): pino's `(fields, message)`
+ * signature, so a pino logger fits as is. It never receives a credential.
+ *
+ * @example
+ * ```ts
+ * createTokendClient({ url, serviceKey, logger: pino() })
+ * ```
+ */
+export interface TokendLogger {
+  info(fields: object, message: string): void
+  warn(fields: object, message: string): void
+}
+
+/**
+ * Options of `createTokendClient`; only `url` and `serviceKey` are required.
+ *
+ * @example
+ * ```ts
+ * const options: TokendClientOptions = { url: 'http://127.0.0.1:3000', serviceKey, timeoutMs: 1_000, retries: 2 }
+ * ```
+ */
+export interface TokendClientOptions {
+  /** tokend's base URL, e.g. `http://127.0.0.1:3000` (tRPC is at `/trpc`). */
+  url: string
+  /** This service's own access key; it needs the `tokend:verify` scope. */
+  serviceKey: string
+  /** How long one HTTP request to tokend may take. Default 2000 ms. */
+  timeoutMs?: number
+  /** Extra attempts after an outage (network error, timeout, 5xx), for idempotent calls only. Default 1. */
+  retries?: number
+  /** Turns on the local cache, kept fresh by tokend's change stream. Off by default. */
+  cache?: CacheOptions | boolean
+  /** The deployment's key prefix (SPEC §3). Default `tk`. */
+  prefix?: string
+  /** The realm named in `WWW-Authenticate` by `requireAuth`. Default `api`. */
+  realm?: string
+  logger?: TokendLogger
+}
+
+/**
+ * Requirements for one verify, plus an optional rate limit counted by tokend.
+ *
+ * @example
+ * ```ts
+ * await tokend.verify(key, { scopes: ['recordings:read'], environment: 'live' })
+ * ```
+ */
+export interface VerifyOptions extends Requirements {
+  /** Counted by tokend; a rate-limited verify always asks tokend and is only retried if it was never sent. */
+  ratelimit?: RateLimit
+}
+
+/**
+ * Counters for metrics and tests.
+ *
+ * @example
+ * ```ts
+ * metrics.gauge('tokend_cache_hits', tokend.stats.cacheHits)
+ * ```
+ */
+export interface TokendClientStats {
+  /** `token.verify` calls sent to tokend (a batch of n counts n). */
+  networkVerifies: number
+  /** HTTP requests sent to tokend for queries and mutations (batching makes this smaller than the calls). */
+  httpRequests: number
+  /** Verifies answered from the local cache. */
+  cacheHits: number
+  /** Credentials rejected offline as malformed, without a network call. */
+  localRejects: number
+}
+
+/**
+ * What `createTokendClient` returns: `verify`, `requireAuth`, the cache's state and the
+ * typed tRPC client.
+ *
+ * @example
+ * ```ts
+ * const tokend: TokendClient = createTokendClient({ url, serviceKey })
+ * ```
+ */
+export interface TokendClient {
+  /**
+   * Verifies a credential: an access key or a JWT. Malformed access keys are refused
+   * offline. Resolves with tokend's `VerifyResult` (a denial is a result); throws
+   * `TokendUnavailableError` when tokend cannot answer and `TokendRejectedError`
+   * when it refuses this service's own request — never a guess.
+   *
+   * @example
+   * ```ts
+   * const result = await tokend.verify(key, { scopes: ['recordings:read'] })
+   * if (result.valid) console.log(result.accountId, result.environment)
+   * else console.log(result.reason) // e.g. 'REVOKED'
+   * ```
+   */
+  verify(credential: string, options?: VerifyOptions): Promise<VerifyResult>
+  /**
+   * Express middleware: 401/403/429 for denials, 503 when tokend cannot answer, and
+   * the principal on `req.auth` otherwise. Same as `requireAuth(tokend, options)`.
+   *
+   * @example
+   * ```ts
+   * app.get('/v1/recordings', tokend.requireAuth({ scopes: ['recordings:read'] }), (req, res) => {
+   *   res.json(listRecordings(req.auth!.accountId, req.auth!.environment))
+   * })
+   * ```
+   */
+  requireAuth(options?: RequireAuthOptions): RequestHandler
+  /**
+   * Resolves true once the local cache answers (its change stream said `ready`), false
+   * after `timeoutMs` or when the cache is off. Verifies work before that; they ask tokend.
+   *
+   * @example
+   * ```ts
+   * await tokend.cacheReady(5_000)
+   * ```
+   */
+  cacheReady(timeoutMs?: number): Promise<boolean>
+  /** Whether the local cache is answering right now. */
+  readonly cacheActive: boolean
+  /**
+   * The typed tRPC client for any other procedure, authenticated as this service.
+   *
+   * @example
+   * ```ts
+   * const me = await tokend.trpc.me.query()
+   * ```
+   */
+  readonly trpc: TRPCClient<AppRouter>
+  readonly stats: TokendClientStats
+  /** Closes the change stream. */
+  close(): void
+  /** @internal the key prefix, for the middleware */
+  readonly prefix: string
+  /** @internal the realm, for the middleware */
+  readonly realm: string
+  /** @internal */
+  readonly logger: TokendLogger | undefined
+}
+
+const MAX_BATCH = 100
+const BACKOFF_MS = 50
+const STREAM_BACKOFF_MAX_MS = 5_000
+
+/**
+ * Creates a client for tokend: verifies are batched (concurrent calls share one HTTP
+ * request), time-limited and retried only when that is safe; an outage throws
+ * `TokendUnavailableError`, never an accept. With `cache`, answers are kept locally
+ * and dropped the moment tokend's change stream reports a change or goes away.
+ *
+ * @example
+ * ```ts
+ * import { createTokendClient } from '@tokend/client'
+ *
+ * const tokend = createTokendClient({
+ *   url: 'http://127.0.0.1:3000',
+ *   serviceKey: process.env.TOKEND_SERVICE_KEY!,
+ *   cache: { ttlMs: 30_000 },
+ * })
+ * app.use('/v1', tokend.requireAuth())
+ * ```
+ */
+export function createTokendClient(options: TokendClientOptions): TokendClient {
+  const timeoutMs = options.timeoutMs ?? 2_000
+  const retries = options.retries ?? 1
+  const prefix = options.prefix ?? 'tk'
+  const authorization = `Bearer ${options.serviceKey}`
+  const stats: TokendClientStats = { networkVerifies: 0, httpRequests: 0, cacheHits: 0, localRejects: 0 }
+  const url = `${options.url.replace(/\/+$/, '')}/trpc`
+
+  const timedFetch: typeof fetch = (input, init) => {
+    stats.httpRequests++
+    const timeout = AbortSignal.timeout(timeoutMs)
+    const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout
+    return fetch(input, { ...init, signal })
+  }
+
+  const trpc = createTRPCClient<AppRouter>({
+    links: [
+      splitLink({
+        condition: (op) => op.type === 'subscription',
+        true: httpSubscriptionLink({
+          url,
+          EventSource,
+          eventSourceOptions: {
+            fetch: (input, init) => fetch(input, { ...init, headers: { ...init.headers, authorization } }),
+          },
+        }),
+        false: httpBatchLink({ url, fetch: timedFetch, maxItems: MAX_BATCH, headers: { authorization } }),
+      }),
+    ],
+  })
+
+  const cache = options.cache ? new VerifyCache(options.cache === true ? {} : options.cache) : undefined
+  const waiting = new Set<() => void>()
+  const stream = cache
+    ? followChanges(trpc, cache, options.logger, () => {
+        for (const resolve of waiting) resolve()
+      })
+    : undefined
+  const inflight = new Map<string, { epoch: number; result: Promise<VerifyResult> }>()
+
+  async function callVerify(input: RouterInputs['token']['verify'], idempotent: boolean): Promise<VerifyResult> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        stats.networkVerifies++
+        return await trpc.token.verify.mutate(input)
+      } catch (error) {
+        const failure = classify(error)
+        const retry = failure instanceof TokendUnavailableError && (idempotent || neverSent(error))
+        if (!retry || attempt >= retries) throw failure
+        await sleep(BACKOFF_MS * 2 ** attempt * (0.5 + Math.random()))
+      }
+    }
+  }
+
+  /** Asks tokend about the key alone (no requirements), so the answer can be cached. */
+  function fetchCacheable(digest: string, credential: string): Promise<VerifyResult> {
+    const active = cache as VerifyCache
+    const epoch = active.epoch
+    const joined = inflight.get(digest)
+    if (joined && joined.epoch === epoch) return joined.result
+    const result = callVerify({ token: credential }, true).then((answer) => {
+      active.store(digest, answer, epoch)
+      return answer
+    })
+    const entry = { epoch, result }
+    inflight.set(digest, entry)
+    const forget = () => {
+      if (inflight.get(digest) === entry) inflight.delete(digest)
+    }
+    result.then(forget, forget)
+    return result
+  }
+
+  async function verify(credential: string, verifyOptions: VerifyOptions = {}): Promise<VerifyResult> {
+    const { ratelimit, ...require } = verifyOptions
+    const kind = credentialKind(credential, prefix)
+    if (kind === 'malformed') {
+      stats.localRejects++
+      return { valid: false, reason: 'MALFORMED' }
+    }
+    // Only access keys are cached: their changes are what the stream reports. A rate
+    // limit is counted by tokend on every request, so it always asks.
+    if (cache && kind === 'access_key' && !ratelimit) {
+      const digest = digestKey(credential)
+      const hit = cache.get(digest)
+      if (hit) {
+        stats.cacheHits++
+        return applyRequirements(hit, require)
+      }
+      return applyRequirements(await fetchCacheable(digest, credential), require)
+    }
+    const input = { token: credential, ...(Object.keys(require).length > 0 ? { require } : {}) }
+    // `ratelimit` is typed here ahead of tokend's input schema, which does not list it yet.
+    if (ratelimit) Object.assign(input, { ratelimit })
+    return callVerify(input, !ratelimit)
+  }
+
+  const client: TokendClient = {
+    verify,
+    requireAuth: (middlewareOptions) => requireAuth(client, middlewareOptions),
+    cacheReady(wait = 5_000) {
+      if (!cache) return Promise.resolve(false)
+      if (cache.ready) return Promise.resolve(true)
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer)
+          waiting.delete(done)
+          resolve(cache.ready)
+        }
+        const timer = setTimeout(done, wait)
+        waiting.add(done)
+      })
+    },
+    get cacheActive() {
+      return cache?.ready ?? false
+    },
+    trpc,
+    stats,
+    close() {
+      stream?.stop()
+    },
+    prefix,
+    realm: options.realm ?? 'api',
+    logger: options.logger,
+  }
+  return client
+}
+
+/**
+ * Keeps `cache` in step with tokend's `token.changes`: answering only between a
+ * `ready` and the next sign of trouble (an error, a drop, a reconnect after silence),
+ * and resubscribing with backoff whenever the subscription ends.
+ */
+function followChanges(
+  trpc: TRPCClient<AppRouter>,
+  cache: VerifyCache,
+  logger: TokendLogger | undefined,
+  onReady: () => void,
+): { stop(): void } {
+  let stopped = false
+  let backoff = 100
+  let timer: NodeJS.Timeout | undefined
+  let current: { unsubscribe(): void } | undefined
+
+  const subscribe = () => {
+    let ended = false
+    const end = (error?: unknown) => {
+      cache.suspend()
+      if (ended || stopped) return
+      ended = true
+      logger?.warn({ err: describe(error) }, 'tokend change stream ended; local cache off until it is back')
+      timer = setTimeout(subscribe, backoff)
+      backoff = Math.min(backoff * 2, STREAM_BACKOFF_MAX_MS)
+    }
+    current = trpc.token.changes.subscribe(undefined, {
+      onData(event) {
+        if (event.type === 'ready') {
+          cache.resume()
+          backoff = 100
+          logger?.info({}, 'tokend change stream ready; local cache on')
+          onReady()
+        } else if (event.type === 'key') cache.evict(event.digest)
+        else cache.evictAccount(event.accountId)
+      },
+      onConnectionStateChange(state) {
+        if (state.state === 'pending') return
+        if (cache.ready) logger?.warn({ err: describe(state.error) }, 'tokend change stream lost; local cache off')
+        cache.suspend()
+      },
+      onError: end,
+      onComplete: () => end(),
+    })
+  }
+  subscribe()
+  return {
+    stop() {
+      stopped = true
+      clearTimeout(timer)
+      current?.unsubscribe()
+      cache.suspend()
+    },
+  }
+}
+
+/** Maps whatever a call threw to an outage or a refusal; nothing else escapes. */
+function classify(error: unknown): TokendUnavailableError | TokendRejectedError {
+  const data = error instanceof TRPCClientError ? (error.data as { httpStatus?: number; reason?: string }) : undefined
+  const status = data?.httpStatus
+  if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) {
+    return new TokendRejectedError(`tokend refused the request (${status})`, status, data?.reason, { cause: error })
+  }
+  const why = status === undefined ? describe(error) : `HTTP ${status}`
+  return new TokendUnavailableError(`tokend is unavailable: ${why}`, status, { cause: error })
+}
+
+/** True when the connection was refused: the request certainly never reached tokend. */
+function neverSent(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    if ((cause as { code?: unknown }).code === 'ECONNREFUSED') return true
+  }
+  return false
+}
+
+function describe(error: unknown): string | undefined {
+  if (error === undefined || error === null) return undefined
+  let message = error instanceof Error ? error.message : String(error)
+  if (error instanceof Error && error.cause instanceof Error) message += `: ${describe(error.cause)}`
+  return message
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

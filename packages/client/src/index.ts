@@ -1,0 +1,12 @@
+export type { CacheOptions } from './cache.ts'
+export {
+  createTokendClient,
+  type TokendClient,
+  type TokendClientOptions,
+  type TokendClientStats,
+  type TokendLogger,
+  type VerifyOptions,
+} from './client.ts'
+export { TokendRejectedError, TokendUnavailableError } from './errors.ts'
+export { type AuthErrorCode, type RequireAuthOptions, requireAuth } from './middleware.ts'
+export type { DenialReason, RateLimit, Requirements, TokendPrincipal, VerifyResult } from './types.ts'

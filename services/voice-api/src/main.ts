@@ -1,0 +1,32 @@
+import { createApp } from './app.ts'
+import { ConfigError, loadConfig } from './config.ts'
+
+let config: ReturnType<typeof loadConfig>
+try {
+  config = loadConfig()
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error
+  process.stderr.write(`voice-api: ${error.message}\n`)
+  process.exit(1)
+}
+
+const app = createApp({ config })
+let stopping = false
+
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  app.logger.info({ signal }, 'shutting down')
+  await app.stop()
+  process.exit(0)
+}
+
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+process.on('SIGINT', () => void shutdown('SIGINT'))
+try {
+  await app.start()
+} catch (error) {
+  process.stderr.write(`voice-api: failed to start: ${error instanceof Error ? error.message : String(error)}\n`)
+  await app.stop().catch(() => {})
+  process.exit(1)
+}
