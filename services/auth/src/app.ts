@@ -128,6 +128,9 @@ export function createApp(options: AppOptions): App {
   }
 
   async function stop(): Promise<void> {
+    // Ends the change streams first: they never finish by themselves, and their clients
+    // must flush and reconnect elsewhere anyway. Verifies meanwhile go to the database.
+    await deps?.changes.stop()
     if (server) {
       const closing = new Promise<void>((resolve) => server?.close(() => resolve()))
       server.closeIdleConnections()
@@ -139,7 +142,6 @@ export function createApp(options: AppOptions): App {
     await deps?.reminders.stop()
     await deps?.usage.stop()
     await deps?.ratelimits.stop()
-    await deps?.changes.stop()
     await deps?.db.destroy()
     await embedded?.stop()
     embedded = undefined

@@ -54,8 +54,8 @@ export class TokenRevokedError extends DomainError {
 }
 
 export class UnavailableError extends DomainError {
-  constructor(cause: unknown) {
-    super('unavailable', 'the database is unavailable; try again', { cause })
+  constructor(cause: unknown, message = 'the database is unavailable; try again') {
+    super('unavailable', message, { cause })
   }
 }
 

@@ -55,9 +55,11 @@ export class ChangeListener extends EventEmitter<{ change: [ChangeEvent]; state:
     return subscribed
   }
 
+  /** Stops listening. Says `lost` first, so change streams end and caches stop trusting. */
   async stop(): Promise<void> {
     this.#stopped = true
     this.#drop()
+    this.#setState('lost')
     await this.#running
   }
 

@@ -56,7 +56,7 @@ export const tokenRouter = {
     try {
       yield* changeStream(ctx.deps.changes, signal)
     } catch (error) {
-      throw new UnavailableError(error)
+      throw new UnavailableError(error, 'this replica cannot vouch for its change events now; flush and reconnect')
     }
   }),
 
