@@ -26,13 +26,19 @@ for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'beforeExit'] as const) proc
 
 let postgres: (RunningPostgres & { destroy(): Promise<void> }) | undefined
 let interrupted = false
+let stopped: Promise<void> | undefined
+/** Kills every child process, then removes the embedded cluster; once, however it is reached. */
+function stopEverything(): Promise<void> {
+  killChildren()
+  stopped ??= postgres?.destroy().catch(() => {}) ?? Promise.resolve()
+  return stopped
+}
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     if (interrupted) return
     interrupted = true
     log(`${signal}: stopping every process this run started`)
-    killChildren()
-    void (postgres?.destroy() ?? Promise.resolve()).finally(() => process.exit(130))
+    void stopEverything().finally(() => process.exit(130))
   })
 }
 
@@ -70,12 +76,13 @@ let exitCode = 0
 try {
   await main()
 } catch (error) {
-  process.stderr.write(
-    `bench: the harness failed: ${error instanceof Error ? (error.stack ?? error.message) : error}\n`,
-  )
   exitCode = 1
+  if (!interrupted) {
+    process.stderr.write(
+      `bench: the harness failed: ${error instanceof Error ? (error.stack ?? error.message) : error}\n`,
+    )
+  }
 } finally {
-  killChildren()
-  await postgres?.destroy().catch(() => {})
+  await stopEverything()
 }
-process.exit(exitCode)
+process.exit(interrupted ? 130 : exitCode)
