@@ -19,6 +19,7 @@ type Side = (typeof SIDES)[number]
  */
 export async function lastUsedAndRateLimit(env: BenchEnv): Promise<ScenarioResult> {
   const { settings } = env
+  env.log('P7: starting two tokend processes, lastUsedAt on and off')
   const database = await env.createDatabase()
   const dir = await mkdtemp(join(tmpdir(), 'tokend-bench-p7-'))
   const servers: ServerProcess[] = []

@@ -34,6 +34,7 @@ async function startClientCache(_replicaUrl: string, _key: string): Promise<(Ver
  */
 export async function revocation(env: BenchEnv): Promise<ScenarioResult> {
   const { revocations } = env.settings
+  env.log('P6: starting three replicas')
   const database = await env.createDatabase()
   const dir = await mkdtemp(join(tmpdir(), 'tokend-bench-replicas-'))
   const keyFile = join(dir, 'bootstrap.key')

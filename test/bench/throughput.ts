@@ -59,6 +59,7 @@ const hasReason = (reason: string) => (answer: any) => answer?.result?.data?.rea
  */
 export async function throughput(env: BenchEnv): Promise<ScenarioResult> {
   const { settings } = env
+  env.log('P1–P5, P8: starting tokend and the bare express baseline')
   const database = await env.createDatabase()
   const dir = await mkdtemp(join(tmpdir(), 'tokend-bench-'))
   const servers: ServerProcess[] = []
