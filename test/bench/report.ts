@@ -87,6 +87,14 @@ export function markdown(report: BenchReport): string {
       '',
     )
   }
+  const busiest = Math.max(machine.loadAverage.start, machine.loadAverage.end ?? 0)
+  if (busiest >= machine.cores) {
+    lines.push(
+      `> **Busy machine**: the load average reached ${busiest} on ${machine.cores} cores during the run, so other ` +
+        'work competed with the pinned processes for their cores. Treat these figures as noise.',
+      '',
+    )
+  }
   lines.push('| # | figure | measured | target | verdict |', '|---|---|---|---|---|')
   for (const figure of report.figures) lines.push(`| ${cells(figure).map(cell).join(' | ')} |`)
   lines.push('', '## How each figure was obtained', '')
