@@ -1,0 +1,189 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { repoRoot } from '@tokend/testing'
+import pg from 'pg'
+
+/** The server side (tokend, the baseline, Postgres) runs on one core, the load generator on another. */
+export const SERVER_CORE = 0
+export const CLIENT_CORE = 1
+
+/** Pinning needs taskset and two cores; without them everything runs unpinned (and the report says so). */
+export const canPin = cpus().length >= 2 && hasTaskset()
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** `command args` prefixed with `taskset -c core` when pinning is possible. */
+export function pinnedCommand(core: number, command: string, args: string[]): [string, string[]] {
+  return canPin ? ['taskset', ['-c', String(core), command, ...args]] : [command, args]
+}
+
+/** Moves a running process (and all its threads) to `core`. */
+export function pinProcess(pid: number, core: number): void {
+  if (canPin) execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' })
+}
+
+/**
+ * Moves a local Postgres cluster to `core`: its postmaster (found as the parent of our
+ * own backend) and every process it has forked; backends forked later inherit it.
+ * Returns false when the cluster is not a local process we can see.
+ */
+export async function pinPostgres(url: string, core: number): Promise<boolean> {
+  if (!canPin) return false
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  let backend: number
+  try {
+    backend = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid ?? 0
+  } finally {
+    await client.end()
+  }
+  const postmaster = parentOf(backend)
+  if (postmaster === undefined) return false
+  const pids = [postmaster, ...childrenOf(postmaster)]
+  for (const pid of pids) {
+    try {
+      pinProcess(pid, core)
+    } catch {
+      // A backend that exited meanwhile.
+    }
+  }
+  return true
+}
+
+function parentOf(pid: number): number | undefined {
+  const status = join('/proc', String(pid), 'status')
+  if (!existsSync(status)) return undefined
+  const match = /^PPid:\s+(\d+)$/m.exec(readFileSync(status, 'utf8'))
+  return match ? Number(match[1]) : undefined
+}
+
+function childrenOf(parent: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return parentOf(pid) === parent
+      } catch {
+        return false
+      }
+    })
+}
+
+/** Every child this process started, so an interrupted run can kill them all. */
+const children = new Set<ChildProcess>()
+
+export function track(child: ChildProcess): ChildProcess {
+  children.add(child)
+  child.on('exit', () => children.delete(child))
+  return child
+}
+
+/** Kills every child still running; synchronous, so it also works from a signal handler. */
+export function killChildren(): void {
+  for (const child of children) child.kill('SIGKILL')
+}
+
+export interface ServerProcess {
+  url: string
+  pid: number
+  output(): string
+  stop(): Promise<void>
+}
+
+/**
+ * Spawns a server pinned to `core` and resolves once `GET url + readyPath` answers 200
+ * (its log may be silenced, so readiness is asked, not read).
+ */
+export async function startPinnedServer(options: {
+  core: number
+  command: string
+  args: string[]
+  cwd: string
+  env: Record<string, string>
+  port: number
+  readyPath: string
+  timeoutMs?: number
+}): Promise<ServerProcess> {
+  const [command, args] = pinnedCommand(options.core, options.command, options.args)
+  const child = track(
+    spawn(command, args, {
+      cwd: options.cwd,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
+  let output = ''
+  child.stdout?.on('data', (chunk) => (output += chunk))
+  child.stderr?.on('data', (chunk) => (output += chunk))
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
+  const url = `http://127.0.0.1:${options.port}`
+  const server: ServerProcess = {
+    url,
+    pid: child.pid ?? 0,
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+      await exited
+      clearTimeout(killer)
+    },
+  }
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000)
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${options.args.join(' ')} exited before it was ready:\n${output}`)
+    }
+    const status = await fetch(url + options.readyPath)
+      .then((response) => response.status)
+      .catch(() => 0)
+    if (status === 200) return server
+    if (Date.now() > deadline) {
+      await server.stop()
+      throw new Error(`${options.args.join(' ')} was not ready in time:\n${output}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/** `TOKEND_*` variables of the bench's own environment reach every tokend it starts (scenarios override them). */
+function passedThrough(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(process.env).filter((entry): entry is [string, string] => entry[0].startsWith('TOKEND_')),
+  )
+}
+
+/** tokend's src/main.ts through tsx, pinned, logging warnings only; ready when /readyz says so. */
+export function startPinnedTokend(env: Record<string, string> & { PORT: string }): Promise<ServerProcess> {
+  return startPinnedServer({
+    core: SERVER_CORE,
+    command: process.execPath,
+    args: ['--import', 'tsx', 'src/main.ts'],
+    cwd: join(repoRoot, 'services/auth'),
+    env: { ...passedThrough(), LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env },
+    port: Number(env.PORT),
+    readyPath: '/readyz',
+  })
+}
+
+/** The baseline: bare express answering `POST /verify` from a Map of `entries`. */
+export function startBareServer(port: number, entries: [string, unknown][]): Promise<ServerProcess> {
+  return startPinnedServer({
+    core: SERVER_CORE,
+    command: process.execPath,
+    args: ['--import', 'tsx', 'bare-server.ts'],
+    cwd: join(repoRoot, 'test/bench'),
+    env: { PORT: String(port), BARE_ENTRIES: JSON.stringify(entries) },
+    port,
+    readyPath: '/healthz',
+  })
+}
