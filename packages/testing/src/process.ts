@@ -67,6 +67,7 @@ export function startService(
       const match = options.ready.exec(output)
       if (match?.[1]) {
         clearInterval(timer)
+        clearTimeout(deadline)
         resolve({ child, output: () => output, url: match[1], stop })
       }
     }, 25)
@@ -75,7 +76,8 @@ export function startService(
       child.kill('SIGKILL')
       reject(new Error(`${why}:\n${output}`))
     }
-    setTimeout(() => fail('did not start in time'), options.timeoutMs).unref()
+    // Cleared once the service is up: it must not kill a service that has run that long.
+    const deadline = setTimeout(() => fail('did not start in time'), options.timeoutMs).unref()
     void exited.then((code) => fail(`exited with ${code}`))
     child.on('error', (error) => fail(`could not run ${command}: ${error.message}`))
   })

@@ -1,0 +1,80 @@
+import { Command, CommanderError, Option } from 'commander'
+import { registerAccounts } from './accounts.ts'
+import { registerAudit } from './audit.ts'
+import { baseUrl, examples } from './commands.ts'
+import { EXIT, explain } from './errors.ts'
+import { registerKeys } from './keys.ts'
+import { type Context, Session } from './session.ts'
+
+/** The whole command tree; actions read the environment and report exit codes through `context`. */
+export function buildProgram(context: Context): Command {
+  const program = new Command('tokend')
+    .description("tokend's command line: manage accounts and access keys, verify keys, read the audit log")
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .addOption(
+      new Option('--url <url>', "tokend's base URL")
+        .env('TOKEND_URL')
+        .default('http://localhost:3000')
+        .argParser(baseUrl),
+    )
+    .addOption(new Option('--key-file <path>', 'read your key from this file (else TOKEND_KEY)').env('TOKEND_KEY_FILE'))
+    .option('--json', "print the procedure's raw output as one JSON document")
+    .addHelpText(
+      'after',
+      examples([
+        'export TOKEND_KEY=$(cat .data/tokend/bootstrap.key)',
+        'tokend keys issue --name voice-api --env live --scope tokend:verify',
+        'tokend keys list --status active',
+        'tokend verify "$KEY" --scope recordings:read',
+      ]).concat(
+        '\nExit codes: 0 ok, 1 verify denied, 2 usage or invalid input, 3 no key / unauthorized / forbidden,\n' +
+          '4 not found, 5 conflict or limit, 6 tokend unreachable or unavailable.\n',
+      ),
+    )
+
+  registerKeys(program, context)
+  registerAccounts(program, context)
+  registerAudit(program, context)
+  // TODO(issue 8): `users …` and `direct …` go here (users.ts, direct.ts, each with a
+  // register function like the ones above) once the user.* and direct.* procedures land.
+
+  program
+    .command('whoami')
+    .description('show the key you are using (me)')
+    .addHelpText('after', examples(['tokend whoami', 'tokend --key-file ops.key whoami --json']))
+    .action(async (_options: object, command: Command) => {
+      const session = new Session(command, context)
+      const me = await session.trpc.me.query()
+      session.print(me, (principal) =>
+        [
+          `${principal.tokenId} (${principal.name})`,
+          `account ${principal.accountId}${principal.operator ? ' (operator)' : ''}, ${principal.environment}, ${principal.role}`,
+          `scopes ${principal.scopes.join(',') || '-'}`,
+        ]
+          .join('\n')
+          .concat('\n'),
+      )
+    })
+  return program
+}
+
+/**
+ * Runs one command line and resolves with the exit code. Errors become one line on
+ * stderr (tokend's message and reason), never a stack trace.
+ */
+export async function run(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const context: Context = { env, exitCode: EXIT.ok }
+  const program = buildProgram(context)
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return context.exitCode
+  } catch (error) {
+    // commander has already printed its message (or the help) by now.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage
+    const failure = explain(error, program.opts<{ url: string }>().url)
+    process.stderr.write(`tokend: error: ${failure.message}${failure.reason ? ` [${failure.reason}]` : ''}\n`)
+    return failure.exitCode
+  }
+}

@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs'
+import type { AppRouter } from '@tokend/auth'
+import { createTokendClient } from '@tokend/client'
+import type { TRPCClient } from '@trpc/client'
+import type { Command } from 'commander'
+import { CliError, EXIT } from './errors.ts'
+
+/** The options every command takes (set on the program, accepted before or after the command). */
+export interface Globals {
+  url: string
+  keyFile?: string
+  json?: boolean
+}
+
+/** What `run` hands every command: the environment, and where a command sets a non-zero exit code. */
+export interface Context {
+  env: NodeJS.ProcessEnv
+  exitCode: number
+}
+
+/** Long enough for a slow list; a hung tokend still ends in an error rather than a hang. */
+const TIMEOUT_MS = 30_000
+
+/**
+ * What an action needs: the typed tRPC client, made on first use (so `--help` and usage
+ * errors need no key), and the output mode.
+ */
+export class Session {
+  readonly globals: Globals
+  #trpc: TRPCClient<AppRouter> | undefined
+
+  constructor(
+    command: Command,
+    private readonly context: Context,
+  ) {
+    this.globals = command.optsWithGlobals<Globals>()
+  }
+
+  get json(): boolean {
+    return this.globals.json === true
+  }
+
+  get trpc(): TRPCClient<AppRouter> {
+    this.#trpc ??= createTokendClient({
+      url: this.globals.url,
+      serviceKey: readKey(this.globals.keyFile, this.context.env.TOKEND_KEY),
+      timeoutMs: TIMEOUT_MS,
+      retries: 0,
+    }).trpc
+    return this.#trpc
+  }
+
+  /** Prints the procedure's raw output with `--json`, else the human rendering. */
+  print<T>(value: T, human: (value: T) => string): void {
+    process.stdout.write(this.json ? `${JSON.stringify(value, null, 2)}\n` : human(value))
+  }
+
+  /** Ends the run with `code` once the output is written (e.g. 1 for a denied verify). */
+  exitWith(code: number): void {
+    this.context.exitCode = code
+  }
+
+  /** Tells a person there is another page; scripts see `nextCursor` in the JSON. */
+  more(page: { nextCursor: string | null }): void {
+    if (page.nextCursor && !this.json) this.note(`more: add --cursor ${page.nextCursor}, or --all for everything`)
+  }
+
+  /** Hints and warnings: stderr, so stdout stays the result alone. */
+  note(message: string): void {
+    process.stderr.write(`tokend: ${message}\n`)
+  }
+}
+
+/**
+ * The caller's key: from `--key-file` / `TOKEND_KEY_FILE` when given (a named file is the
+ * more deliberate choice), else `TOKEND_KEY`. There is no `--key` flag on purpose: a key
+ * on the command line ends up in shell history and `ps`. No message ever contains the key.
+ */
+export function readKey(keyFile: string | undefined, fromEnv: string | undefined): string {
+  let key = fromEnv?.trim()
+  let source = 'TOKEND_KEY'
+  if (keyFile) {
+    source = keyFile
+    try {
+      key = readFileSync(keyFile, 'utf8').trim()
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'unreadable'
+      throw new CliError(`cannot read the key file ${keyFile} (${code})`, EXIT.auth)
+    }
+  }
+  if (!key) {
+    const why = keyFile ? `the key file ${keyFile} is empty` : 'no key'
+    throw new CliError(`${why}: set TOKEND_KEY, or give --key-file <path> (or TOKEND_KEY_FILE)`, EXIT.auth)
+  }
+  // A header value with whitespace would make fetch fail with a message quoting it.
+  if (/\s/.test(key)) throw new CliError(`${source} does not hold a single key (it contains whitespace)`, EXIT.auth)
+  return key
+}

@@ -1,0 +1,463 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKey } from '@tokend/keys'
+import { freePort, type RunningTokend, repoRoot, startTokend } from '@tokend/testing'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+
+/**
+ * The `tokend` command line as a person or a script runs it: a real child process
+ * (packages/cli/bin/tokend.js) against a real tokend process.
+ */
+// Each run is a process of its own (about a second with tsx); a test makes a dozen or more.
+vi.setConfig({ testTimeout: 120_000 })
+
+let tokend: RunningTokend
+let dir: string
+/** The operator admin key (bootstrap), the caller unless a test says otherwise. */
+let admin: string
+
+const BIN = join(repoRoot, 'packages/cli/bin/tokend.js')
+const WARNING = 'it will not be shown again'
+
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+interface Options {
+  /** The caller's key in TOKEND_KEY; null for none. Default: the operator admin key. */
+  key?: string | null
+  env?: Record<string, string>
+  stdin?: string
+  /** Run something else (e.g. pnpm) instead of the bin. */
+  command?: string[]
+}
+
+/** Runs the CLI; every run is also checked for what must never happen. */
+async function cli(args: string[], options: Options = {}): Promise<Run> {
+  const key = options.key === undefined ? admin : options.key
+  const [command, ...prefix] = options.command ?? [process.execPath, BIN]
+  const child = spawn(command as string, [...prefix, ...args], {
+    cwd: repoRoot,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      TOKEND_URL: tokend.url,
+      ...(key === null ? {} : { TOKEND_KEY: key }),
+      ...options.env,
+    },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk) => (stdout += chunk))
+  child.stderr.on('data', (chunk) => (stderr += chunk))
+  child.stdin.end(options.stdin ?? '')
+  const code = await new Promise<number | null>((resolve) => child.on('close', (exit) => resolve(exit)))
+  const run = { code, stdout, stderr }
+  if (key) expect(stdout + stderr, 'the caller key is never printed').not.toContain(key)
+  expect(stderr, 'no stack traces').not.toMatch(/^\s+at .+:\d+/m)
+  return run
+}
+
+/** The one JSON document on stdout. */
+function json(run: Run): any {
+  expect(run.stderr.includes('error'), run.stderr).toBe(false)
+  return JSON.parse(run.stdout)
+}
+
+function count(haystack: string, needle: string): number {
+  return haystack.split(needle).length - 1
+}
+
+async function issue(args: string[] = [], options: Options = {}) {
+  const run = await cli(['keys', 'issue', '--name', 'k', '--env', 'test', ...args, '--json'], options)
+  expect(run.code, run.stderr).toBe(0)
+  return json(run) as { token: string; id: string; accountId: string }
+}
+
+beforeAll(async () => {
+  tokend = await startTokend({ TOKEND_KEY_CREATIONS_PER_MINUTE: '1000', TOKEND_MAX_ACTIVE_KEYS: '1000' })
+  admin = tokend.bootstrapKey
+  dir = await mkdtemp(join(tmpdir(), 'tokend-cli-'))
+})
+
+afterAll(async () => {
+  await tokend?.stop()
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+describe('keys', () => {
+  it('issues, lists, gets, disables, enables, rotates and revokes a key, verifying along the way (--json)', async () => {
+    const run = await cli([
+      'keys',
+      'issue',
+      '--name',
+      'ci-deploy',
+      '--env',
+      'test',
+      '--scope',
+      'recordings:read',
+      '--scope',
+      'recordings:write',
+      '--expires-in',
+      '90d',
+      '--detail',
+      'the CI pipeline',
+      '--json',
+    ])
+    expect(run.code).toBe(0)
+    const issued = json(run)
+    expect(issued).toMatchObject({
+      token: expect.stringMatching(/^tk_test_/),
+      id: expect.stringMatching(/^tok_/),
+      name: 'ci-deploy',
+      environment: 'test',
+      role: 'manager',
+      scopes: ['recordings:read', 'recordings:write'],
+      detail: 'the CI pipeline',
+    })
+    expect(Date.parse(issued.expiresAt) - Date.now()).toBeGreaterThan(89 * 86_400_000)
+    expect(run.stderr).toContain(WARNING)
+    expect(run.stderr).not.toContain(issued.token)
+
+    const listed = json(await cli(['keys', 'list', '--env', 'test', '--status', 'active', '--json']))
+    expect(listed.items.map((key: any) => key.id)).toContain(issued.id)
+    expect(listed.items.every((key: any) => key.environment === 'test' && key.status === 'active')).toBe(true)
+    expect(JSON.stringify(listed)).not.toContain(issued.token)
+
+    const got = json(await cli(['keys', 'get', issued.id, '--json']))
+    expect(got).toMatchObject({ id: issued.id, name: 'ci-deploy', status: 'active', disabled: false })
+    expect(got).not.toHaveProperty('token')
+
+    const verify = (token: string, ...more: string[]) => cli(['verify', token, ...more, '--json'])
+    let verified = await verify(issued.token, '--scope', 'recordings:read', '--env', 'test')
+    expect(verified.code).toBe(0)
+    expect(json(verified)).toMatchObject({ valid: true, kind: 'access_key', tokenId: issued.id })
+
+    expect(json(await cli(['keys', 'disable', issued.id, '--json']))).toMatchObject({ status: 'disabled' })
+    verified = await verify(issued.token)
+    expect(verified.code).toBe(1)
+    expect(json(verified)).toEqual({ valid: false, reason: 'DISABLED' })
+
+    expect(json(await cli(['keys', 'enable', issued.id, '--json']))).toMatchObject({ status: 'active' })
+    expect((await verify(issued.token)).code).toBe(0)
+
+    const rotation = await cli(['keys', 'rotate', issued.id, '--json'])
+    expect(rotation.code).toBe(0)
+    const rotated = json(rotation)
+    expect(rotated).toMatchObject({
+      rotatedFrom: issued.id,
+      name: 'ci-deploy',
+      token: expect.stringMatching(/^tk_test_/),
+    })
+    expect(rotation.stderr).toContain(WARNING)
+    expect((await verify(rotated.token)).code).toBe(0)
+    expect((await verify(issued.token)).code).toBe(0) // both keys work until one is revoked
+
+    const revoked = json(await cli(['keys', 'revoke', issued.id, '--json']))
+    expect(revoked).toEqual({ id: issued.id, revokedAt: expect.any(String) })
+    verified = await verify(issued.token)
+    expect(verified.code).toBe(1)
+    expect(json(verified)).toEqual({ valid: false, reason: 'REVOKED' })
+    expect(json(await cli(['keys', 'revoke', issued.id, '--json']))).toEqual(revoked)
+    expect((await verify(rotated.token)).code).toBe(0)
+  })
+
+  it('prints tables a person can read, and the plaintext once, with the warning on stderr', async () => {
+    const run = await cli(['keys', 'issue', '--name', 'voice-api', '--env', 'live', '--scope', 'tokend:verify'])
+    expect(run.code).toBe(0)
+    const token = /^(tk_live_\w+)$/m.exec(run.stdout)?.[1] as string
+    const id = /^id\s+(tok_\w+)$/m.exec(run.stdout)?.[1] as string
+    expect(token).toBeDefined()
+    expect(id).toBeDefined()
+    expect(count(run.stdout, token)).toBe(1)
+    expect(run.stdout).toMatch(/^name\s+voice-api$/m)
+    expect(run.stdout).not.toContain(WARNING)
+    expect(run.stderr).toContain(WARNING)
+    expect(run.stderr).not.toContain(token)
+
+    const list = await cli(['keys', 'list'])
+    expect(list.code).toBe(0)
+    const lines = list.stdout.trimEnd().split('\n')
+    expect(lines[0]).toMatch(/^ID\s+NAME\s+ENV\s+ROLE\s+STATUS\s+SCOPES\s+EXPIRES\s+LAST USED$/)
+    const row = lines.find((line) => line.startsWith(id)) as string
+    expect(row).toMatch(/^tok_\w+\s+voice-api\s+live\s+manager\s+active\s+tokend:verify\s+never\s+/)
+    // Columns line up: every row has its NAME where the header has it.
+    const nameColumn = (lines[0] as string).indexOf('NAME')
+    expect(lines.every((line) => line[nameColumn - 1] === ' ' && line[nameColumn] !== ' ')).toBe(true)
+    expect(list.stdout).not.toContain(token)
+
+    const get = await cli(['keys', 'get', id])
+    expect(get.stdout).toMatch(/^name\s+voice-api$/m)
+    expect(get.stdout).toMatch(new RegExp(`^id\\s+${id}$`, 'm'))
+    expect(get.stdout).toMatch(/^status\s+active$/m)
+    expect(get.stdout).toMatch(/^created\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/m)
+
+    const valid = await cli(['verify', token])
+    expect(valid.code).toBe(0)
+    expect(valid.stdout).toMatch(/^valid\s+access_key$/m)
+    expect(valid.stdout).toContain(`${id} (voice-api)`)
+    const denied = await cli(['verify', token, '--scope', 'recordings:write', '--env', 'test'])
+    expect(denied.code).toBe(1)
+    expect(denied.stdout).toMatch(/^denied\s+(INSUFFICIENT_SCOPE|WRONG_ENVIRONMENT)$/m)
+
+    const revoked = await cli(['keys', 'revoke', id])
+    expect(revoked.stdout).toMatch(new RegExp(`^revoked ${id} at \\d{4}-`))
+  })
+
+  it('follows cursors with --all, and says when there is more', async () => {
+    for (let i = 0; i < 3; i++) await issue(['--name', `page-${i}`])
+    const first = json(await cli(['keys', 'list', '--limit', '2', '--json']))
+    expect(first.items).toHaveLength(2)
+    expect(first.nextCursor).toEqual(expect.any(String))
+    const second = json(await cli(['keys', 'list', '--limit', '2', '--cursor', first.nextCursor, '--json']))
+    expect(second.items[0].id).not.toBe(first.items[1].id)
+
+    const all = json(await cli(['keys', 'list', '--limit', '1', '--all', '--json']))
+    expect(all.nextCursor).toBeNull()
+    const everything = json(await cli(['keys', 'list', '--limit', '100', '--json']))
+    expect(all.items.map((key: any) => key.id)).toEqual(everything.items.map((key: any) => key.id))
+    expect(all.items.length).toBeGreaterThan(3)
+
+    const human = await cli(['keys', 'list', '--limit', '1'])
+    expect(human.stderr).toContain('--cursor')
+    expect(human.stdout.trimEnd().split('\n')).toHaveLength(2)
+  })
+
+  it('verifies a key read from stdin, and requires the role asked for', async () => {
+    const key = await issue()
+    const run = await cli(['verify', '-', '--role', 'admin', '--json'], { stdin: `${key.token}\n` })
+    expect(run.code).toBe(1)
+    expect(json(run)).toMatchObject({ valid: false, reason: 'INSUFFICIENT_SCOPE' })
+    expect((await cli(['verify', '-', '--role', 'manager'], { stdin: key.token })).code).toBe(0)
+    expect((await cli(['verify', 'tk_live_nope', '--json'])).code).toBe(1)
+  })
+
+  it('reports leaked keys from a file or stdin, one per line', async () => {
+    const a = await issue(['--name', 'leaked-a'])
+    const b = await issue(['--name', 'leaked-b'])
+    const file = join(dir, 'leaked.txt')
+    await writeFile(file, `${a.token}\n\n  not a key  \n${b.token}\r\n`)
+    const run = await cli(['keys', 'report-leaked', file])
+    expect(run.code).toBe(0)
+    expect(run.stdout).toMatch(new RegExp(`^1\\s+revoked\\s+${a.id}`, 'm'))
+    expect(run.stdout).toMatch(/^3\s+malformed\s+-/m)
+    expect(run.stdout).toMatch(new RegExp(`^4\\s+revoked\\s+${b.id}`, 'm'))
+    expect(run.stdout).toContain('revoked 2 of 3')
+    expect(run.stdout).not.toContain(a.token)
+
+    const again = json(await cli(['keys', 'report-leaked', '-', '--json'], { stdin: `${a.token}\n${b.token}\n` }))
+    expect(again).toEqual({
+      revoked: 0,
+      results: [
+        { index: 0, status: 'already_revoked', tokenId: a.id, accountId: a.accountId },
+        { index: 1, status: 'already_revoked', tokenId: b.id, accountId: b.accountId },
+      ],
+    })
+    expect(json(await cli(['verify', a.token, '--json']))).toEqual({ valid: false, reason: 'REVOKED' })
+
+    const empty = await cli(['keys', 'report-leaked', '-'], { stdin: '\n\n' })
+    expect(empty.code).toBe(2)
+  })
+})
+
+describe('accounts', () => {
+  it('creates, lists, suspends and reactivates an account; suspension stops its keys', async () => {
+    const created = json(await cli(['accounts', 'create', '--name', 'acme', '--plan', 'paid', '--json']))
+    expect(created).toMatchObject({ id: expect.stringMatching(/^acc_/), name: 'acme', plan: 'paid', status: 'active' })
+
+    const listed = json(await cli(['accounts', 'list', '--all', '--json']))
+    expect(listed.items.map((account: any) => account.id)).toContain(created.id)
+    const human = await cli(['accounts', 'list'])
+    expect(human.stdout).toMatch(/^ID\s+NAME\s+PLAN\s+STATUS\s+OPERATOR\s+CREATED$/m)
+    expect(human.stdout).toMatch(new RegExp(`^${created.id}\\s+acme\\s+paid\\s+active\\s+no\\s+`, 'm'))
+
+    const key = await issue(['--env', 'live', '--account', created.id])
+    expect(key.accountId).toBe(created.id)
+    expect(json(await cli(['keys', 'list', '--account', created.id, '--json'])).items).toHaveLength(1)
+
+    const suspended = await cli(['accounts', 'suspend', created.id])
+    expect(suspended.code).toBe(0)
+    expect(suspended.stdout).toMatch(/^status\s+suspended$/m)
+    const denied = await cli(['verify', key.token, '--json'])
+    expect(denied.code).toBe(1)
+    expect(json(denied)).toEqual({ valid: false, reason: 'ACCOUNT_SUSPENDED' })
+
+    expect(json(await cli(['accounts', 'reactivate', created.id, '--json']))).toMatchObject({ status: 'active' })
+    expect((await cli(['verify', key.token])).code).toBe(0)
+  })
+})
+
+describe('audit', () => {
+  it('lists who did what, filtered by target, action and time', async () => {
+    const key = await issue(['--name', 'audited'])
+    await cli(['keys', 'revoke', key.id])
+    const events = json(await cli(['audit', 'list', '--target', key.id, '--json']))
+    expect(events.items.map((event: any) => event.action)).toEqual(['token.revoke', 'token.issue'])
+    const me = json(await cli(['whoami', '--json']))
+    expect(events.items.every((event: any) => event.actorId === me.tokenId && event.targetId === key.id)).toBe(true)
+
+    const revokes = json(await cli(['audit', 'list', '--action', 'token.revoke', '--since', '1h', '--all', '--json']))
+    expect(revokes.items.map((event: any) => event.targetId)).toContain(key.id)
+    expect(revokes.items.every((event: any) => event.action === 'token.revoke')).toBe(true)
+    const future = new Date(Date.now() + 3_600_000).toISOString()
+    expect(json(await cli(['audit', 'list', '--since', future, '--json'])).items).toEqual([])
+
+    const human = await cli(['audit', 'list', '--target', key.id])
+    expect(human.stdout).toMatch(/^TIME\s+ACTION\s+ACTOR\s+TARGET\s+ACCOUNT\s+ADDRESS$/m)
+    expect(human.stdout).toMatch(new RegExp(`^\\S+Z\\s+token\\.revoke\\s+${me.tokenId}\\s+${key.id}\\s+acc_`, 'm'))
+  })
+})
+
+describe('credentials and errors', () => {
+  it('reads the key from TOKEND_KEY, --key-file or TOKEND_KEY_FILE', async () => {
+    const file = join(dir, 'admin.key')
+    await writeFile(file, `${admin}\n`, { mode: 0o600 })
+    const me = json(await cli(['whoami', '--json']))
+    expect(me).toMatchObject({ name: 'bootstrap admin', operator: true, role: 'admin' })
+    for (const run of [
+      await cli(['--key-file', file, 'whoami', '--json'], { key: null }),
+      await cli(['whoami', '--key-file', file, '--json'], { key: null }),
+      await cli(['whoami', '--json'], { key: null, env: { TOKEND_KEY_FILE: file } }),
+    ]) {
+      expect(run.code).toBe(0)
+      expect(json(run).tokenId).toBe(me.tokenId)
+    }
+  })
+
+  it('exits 3 without a key, with a bad key, and for a manager doing admin work', async () => {
+    const none = await cli(['keys', 'list'], { key: null })
+    expect(none.code).toBe(3)
+    expect(none.stderr).toContain('TOKEND_KEY')
+    expect(none.stdout).toBe('')
+    expect((await cli(['keys', 'list'], { key: null, env: { TOKEND_KEY_FILE: join(dir, 'missing.key') } })).code).toBe(
+      3,
+    )
+
+    for (const bad of [generateKey('tk', 'live'), 'not-a-key']) {
+      const run = await cli(['keys', 'list', '--json'], { key: bad })
+      expect(run.code).toBe(3)
+      expect(run.stderr).toContain('[invalid_token]')
+      expect(run.stdout).toBe('')
+    }
+
+    const manager = (await issue(['--name', 'a manager', '--env', 'live'])).token
+    for (const args of [
+      ['keys', 'issue', '--name', 'x', '--env', 'test'],
+      ['accounts', 'create', '--name', 'x'],
+      ['audit', 'list'],
+    ]) {
+      const run = await cli(args, { key: manager })
+      expect({ args, code: run.code }).toEqual({ args, code: 3 })
+      expect(run.stderr).toContain('[forbidden]')
+    }
+    expect((await cli(['keys', 'list'], { key: manager })).code).toBe(0)
+    const verifier = await cli(['verify', manager], { key: manager })
+    expect(verifier.code).toBe(3) // verifying needs tokend:verify, which a denial (1) must not hide
+  })
+
+  it('exits 4 for an unknown id, 5 for a conflict, 2 for bad input', async () => {
+    const missing = await cli(['keys', 'get', 'tok_nope'])
+    expect(missing.code).toBe(4)
+    expect(missing.stderr).toMatch(/^tokend: error: .*not found \[not_found\]$/m)
+    expect((await cli(['accounts', 'suspend', 'acc_nope'])).code).toBe(4)
+
+    const key = await issue()
+    await cli(['keys', 'revoke', key.id])
+    const conflict = await cli(['keys', 'disable', key.id])
+    expect(conflict.code).toBe(5)
+    expect(conflict.stderr).toContain('[token_revoked]')
+
+    for (const args of [
+      ['keys', 'issue', '--env', 'test'], // --name missing
+      ['keys', 'issue', '--name', 'x', '--env', 'prod'],
+      ['keys', 'issue', '--name', 'x', '--env', 'test', '--expires-in', '2w'],
+      ['keys', 'list', '--limit', 'many'],
+      ['keys', 'get'],
+      ['keys', 'frobnicate'],
+      ['keys'],
+      [],
+      ['--url', 'ftp://example.com', 'keys', 'list'],
+    ]) {
+      const run = await cli(args)
+      expect({ args, code: run.code }).toEqual({ args, code: 2 })
+      expect(run.stdout).toBe('')
+    }
+
+    // Input only tokend can judge: its 400 and field issues, as exit code 2.
+    for (const args of [
+      ['keys', 'issue', '--name', 'x', '--env', 'test', '--scope', 'NOT A SCOPE'],
+      ['keys', 'issue', '--name', 'x', '--env', 'test', '--expires-at', '2001-01-01T00:00:00Z'],
+      ['keys', 'list', '--limit', '1000'],
+      ['audit', 'list', '--since', 'yesterday'],
+    ]) {
+      const run = await cli(args)
+      expect({ args, code: run.code }).toEqual({ args, code: 2 })
+      expect(run.stderr).toMatch(/^tokend: error: invalid input: .+ \[invalid_input\]$/m)
+    }
+  })
+
+  it('exits 6 when tokend cannot be reached', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`
+    for (const run of [
+      await cli(['keys', 'list'], { env: { TOKEND_URL: url } }),
+      await cli(['--url', url, 'verify', 'tk_live_x']),
+    ]) {
+      expect(run.code).toBe(6)
+      expect(run.stderr).toContain(`cannot reach tokend at ${url}`)
+      expect(run.stderr).toContain('ECONNREFUSED')
+    }
+  })
+})
+
+describe('help', () => {
+  const commands = [
+    [],
+    ['keys'],
+    ['keys', 'issue'],
+    ['keys', 'list'],
+    ['keys', 'get'],
+    ['keys', 'disable'],
+    ['keys', 'enable'],
+    ['keys', 'rotate'],
+    ['keys', 'revoke'],
+    ['keys', 'report-leaked'],
+    ['verify'],
+    ['accounts'],
+    ['accounts', 'create'],
+    ['accounts', 'list'],
+    ['accounts', 'suspend'],
+    ['accounts', 'reactivate'],
+    ['audit'],
+    ['audit', 'list'],
+    ['whoami'],
+  ]
+
+  it('answers --help for every command, with examples, without a key', async () => {
+    const helps = new Map<string, string>()
+    for (const command of commands) {
+      const run = await cli([...command, '--help'], { key: null })
+      expect({ command, code: run.code }).toEqual({ command, code: 0 })
+      expect(run.stdout).toContain(`Usage: tokend ${command.join(' ')}`.trimEnd())
+      expect(run.stdout).toMatch(/\nExamples:\n( {2}.*\n)* {2}\$ tokend /)
+      helps.set(command.join(' '), run.stdout)
+    }
+    // The list above is complete: every command a group's help names is in it.
+    for (const group of ['', 'keys', 'accounts', 'audit']) {
+      const listed = /\nCommands:\n([\s\S]*?)\n\n/.exec(helps.get(group) as string)?.[1] as string
+      const names = [...listed.matchAll(/^ {2}([a-z-]+)/gm)].map((match) => match[1]).filter((name) => name !== 'help')
+      expect(names.length).toBeGreaterThan(0)
+      for (const name of names) expect(helps.has(`${group} ${name}`.trim()), `${group} ${name}`).toBe(true)
+    }
+  })
+
+  it('runs from the repository root as `pnpm tokend`', async () => {
+    const run = await cli(['-s', 'tokend', 'whoami', '--json'], { command: ['pnpm'] })
+    expect(run.code).toBe(0)
+    expect(json(run)).toMatchObject({ name: 'bootstrap admin' })
+  })
+})
