@@ -1,6 +1,7 @@
 export {
   checksum,
   crc32,
+  digestBytes,
   digestKey,
   ENVIRONMENTS,
   type Environment,

@@ -42,9 +42,14 @@ export function parseKey(key: string, expectedPrefix: string): ParsedKey | null 
   return { prefix, environment, start: `${prefix}_${environment}_${secret.slice(0, START_SECRET_CHARS)}` }
 }
 
-/** SHA-256 of the whole key, base64url: what tokend stores and caches instead of the key. */
+/** SHA-256 of the whole key, base64url: what tokend stores and announces instead of the key. */
 export function digestKey(key: string): string {
-  return createHash('sha256').update(key).digest('base64url')
+  return digestBytes(key).toString('base64url')
+}
+
+/** SHA-256 of the whole key as raw bytes. */
+export function digestBytes(key: string): Buffer {
+  return createHash('sha256').update(key).digest()
 }
 
 /** CRC32 of `text`, written big-endian in base62 and left-padded to 6 characters. */

@@ -1,6 +1,7 @@
 import { digestKey } from '@tokend/keys'
 import { freshDatabase } from '@tokend/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cacheKey } from '../src/cache/cache-key.ts'
 import { findKeyRecord } from '../src/tokens/token.repository.ts'
 import { type Caller, issue, startTestApp, type TestApp } from './harness.ts'
 
@@ -49,13 +50,14 @@ describe('verification cache', () => {
   it('never caches a row read before a revoke that another replica committed', async () => {
     const key = await issue(a.operator)
     const digest = digestKey(key.token)
+    const key_ = cacheKey(digest)
     const cache = b.app.deps.cache
     // Force the interleaving: B reads the row, then A revokes and B hears of it, then B's read completes.
     const heard = new Promise<void>((resolve) =>
       b.app.deps.changes.on('change', (event) => event.type === 'key' && event.digest === digest && resolve()),
     )
-    const staleRead = cache.lookup(digest, async (d) => {
-      const row = await findKeyRecord(b.app.deps.db, d)
+    const staleRead = cache.lookup(key_, async () => {
+      const row = (await findKeyRecord(b.app.deps.db, digest))?.record ?? null
       expect((await a.operator.mutation('token.revoke', { id: key.id })).status).toBe(200)
       await heard
       return row

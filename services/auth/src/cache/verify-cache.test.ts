@@ -1,21 +1,23 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { type KeyRecord, VerifyCache } from './verify-cache.ts'
+import { type KeyFields, KeyRecord } from './key-record.ts'
+import { VerifyCache } from './verify-cache.ts'
 
-const record = (overrides: Partial<KeyRecord> = {}): KeyRecord => ({
-  id: 'tok_1',
-  accountId: 'acc_1',
-  environment: 'live',
-  role: 'admin',
-  scopes: [],
-  name: 'k',
-  expiresAt: null,
-  disabled: false,
-  revoked: false,
-  accountActive: true,
-  operator: false,
-  ...overrides,
-})
+const record = (overrides: Partial<KeyFields> = {}): KeyRecord =>
+  KeyRecord.from({
+    id: 'tok_1',
+    accountId: 'acc_1',
+    environment: 'live',
+    role: 'admin',
+    scopes: [],
+    name: 'k',
+    expiresAt: null,
+    disabled: false,
+    revoked: false,
+    accountActive: true,
+    operator: false,
+    ...overrides,
+  })
 
 const cache = () => {
   const c = new VerifyCache({ maxEntries: 100, ttlMs: 60_000, negativeTtlMs: 5_000 })

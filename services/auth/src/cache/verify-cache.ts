@@ -1,20 +1,7 @@
 import { LRUCache } from 'lru-cache'
+import type { KeyRecord } from './key-record.ts'
 
-/** What verification needs to know about one key; evaluated afresh on every hit. */
-export interface KeyRecord {
-  id: string
-  accountId: string
-  environment: 'live' | 'test'
-  role: 'admin' | 'manager'
-  scopes: readonly string[]
-  name: string
-  /** Epoch milliseconds, or null for a key that never expires. */
-  expiresAt: number | null
-  disabled: boolean
-  revoked: boolean
-  accountActive: boolean
-  operator: boolean
-}
+export { KeyRecord } from './key-record.ts'
 
 const UNKNOWN = Symbol('unknown key')
 type Entry = KeyRecord | typeof UNKNOWN
@@ -26,7 +13,7 @@ export interface VerifyCacheOptions {
 }
 
 /**
- * The per-replica verification cache, keyed by key digest (never the key).
+ * The per-replica verification cache, keyed by key digest (never the key; see cacheKey).
  *
  * Entries hold the key's row, not a verdict, so expiry is checked on every hit and
  * a key is never served past it. Invalidation (`evict`, `evictAccount`, `suspend`,

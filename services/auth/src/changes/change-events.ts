@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import { cacheKey } from '../cache/cache-key.ts'
 import type { VerifyCache } from '../cache/verify-cache.ts'
 import type { Db } from '../db/database.ts'
 
@@ -31,7 +32,7 @@ export function decodeChange(payload: string | undefined): ChangeEvent | null {
 }
 
 export function applyChange(cache: VerifyCache, event: ChangeEvent): void {
-  if (event.type === 'key') cache.evict(event.digest)
+  if (event.type === 'key') cache.evict(cacheKey(event.digest))
   else cache.evictAccount(event.accountId)
 }
 

@@ -1,12 +1,12 @@
 import { type SelectQueryBuilder, sql } from 'kysely'
-import type { KeyRecord } from '../cache/verify-cache.ts'
+import { KeyRecord } from '../cache/key-record.ts'
 import type { Db } from '../db/database.ts'
 import type { AccessKeyRow, AccessKeyUpdate, Database, NewAccessKey } from '../db/schema.ts'
 
 export type TokenStatusFilter = 'active' | 'disabled' | 'revoked' | 'expired' | 'all'
 
 /** The row and its account's state, as verification needs them. */
-export async function findKeyRecord(db: Db, digest: string): Promise<(KeyRecord & { digest: string }) | null> {
+export async function findKeyRecord(db: Db, digest: string): Promise<{ digest: string; record: KeyRecord } | null> {
   const row = await db
     .selectFrom('access_keys as k')
     .innerJoin('accounts as a', 'a.id', 'k.account_id')
@@ -27,9 +27,8 @@ export async function findKeyRecord(db: Db, digest: string): Promise<(KeyRecord 
     .where('k.digest', '=', digest)
     .executeTakeFirst()
   if (!row) return null
-  return {
+  const record = KeyRecord.from({
     id: row.id,
-    digest: row.digest,
     accountId: row.account_id,
     environment: row.environment,
     role: row.role,
@@ -40,7 +39,8 @@ export async function findKeyRecord(db: Db, digest: string): Promise<(KeyRecord 
     revoked: row.revoked_at !== null,
     accountActive: row.status === 'active',
     operator: row.operator,
-  }
+  })
+  return { digest: row.digest, record }
 }
 
 export function findKeyById(db: Db, id: string, options: { forUpdate?: boolean } = {}) {

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto'
-import { digestKey, type Environment, parseKey } from '@tokend/keys'
-import type { KeyRecord } from '../cache/verify-cache.ts'
+import { digestBytes, type Environment, parseKey } from '@tokend/keys'
+import { cacheKey } from '../cache/cache-key.ts'
+import type { KeyRecord } from '../cache/key-record.ts'
 import type { Db } from '../db/database.ts'
 import type { Deps } from '../deps.ts'
 import { UnavailableError } from '../errors.ts'
@@ -48,7 +49,8 @@ type Checked = { record: KeyRecord } | { reason: DenialReason }
  */
 export async function checkKey(deps: Deps, token: string): Promise<Checked> {
   if (parseKey(token, deps.config.TOKEND_TOKEN_PREFIX) === null) return { reason: 'MALFORMED' }
-  const record = await deps.cache.lookup(digestKey(token), (digest) => loadRecord(deps.db, digest))
+  const digest = digestBytes(token)
+  const record = await deps.cache.lookup(cacheKey(digest), () => loadRecord(deps.db, digest.toString('base64url')))
   if (record === null) return { reason: 'NOT_FOUND' }
   if (record.revoked) return { reason: 'REVOKED' }
   if (record.expiresAt !== null && record.expiresAt <= Date.now()) return { reason: 'EXPIRED' }
@@ -114,6 +116,5 @@ async function loadRecord(db: Db, digest: string): Promise<KeyRecord | null> {
   }
   // The index did the lookup; compare the digest itself in constant time before trusting the row.
   if (!found || !timingSafeEqual(Buffer.from(found.digest), Buffer.from(digest))) return null
-  const { digest: _digest, ...record } = found
-  return record
+  return found.record
 }

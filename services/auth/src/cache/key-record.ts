@@ -1,0 +1,85 @@
+import type { Environment } from '@tokend/keys'
+import type { Role } from '../principal.ts'
+
+const LIVE = 1
+const ADMIN = 2
+const DISABLED = 4
+const REVOKED = 8
+const ACCOUNT_ACTIVE = 16
+const OPERATOR = 32
+
+export interface KeyFields {
+  id: string
+  accountId: string
+  environment: Environment
+  role: Role
+  scopes: readonly string[]
+  name: string
+  /** Epoch milliseconds, or null for a key that never expires. */
+  expiresAt: number | null
+  disabled: boolean
+  revoked: boolean
+  accountActive: boolean
+  operator: boolean
+}
+
+// Keys share accounts and scope lists; cached entries share the strings and arrays.
+const MAX_SHARED = 100_000
+const accountIds = new Map<string, string>()
+const scopeLists = new Map<string, readonly string[]>()
+
+function shared<T>(pool: Map<string, T>, key: string, value: T): T {
+  const known = pool.get(key)
+  if (known !== undefined) return known
+  if (pool.size >= MAX_SHARED) pool.clear()
+  pool.set(key, value)
+  return value
+}
+
+/**
+ * What verification needs to know about one key, as the cache holds it: six fields,
+ * the flags packed into one number, account ids and scope lists shared between
+ * entries (SPEC §11 P9 budgets 400 bytes an entry). Read it like `KeyFields`.
+ */
+export class KeyRecord {
+  private constructor(
+    readonly id: string,
+    readonly accountId: string,
+    readonly name: string,
+    readonly scopes: readonly string[],
+    readonly expiresAt: number | null,
+    private readonly flags: number,
+  ) {}
+
+  static from(fields: KeyFields): KeyRecord {
+    const flags =
+      (fields.environment === 'live' ? LIVE : 0) |
+      (fields.role === 'admin' ? ADMIN : 0) |
+      (fields.disabled ? DISABLED : 0) |
+      (fields.revoked ? REVOKED : 0) |
+      (fields.accountActive ? ACCOUNT_ACTIVE : 0) |
+      (fields.operator ? OPERATOR : 0)
+    const scopes = shared(scopeLists, fields.scopes.join(' '), Object.freeze([...fields.scopes]))
+    const accountId = shared(accountIds, fields.accountId, fields.accountId)
+    return new KeyRecord(fields.id, accountId, fields.name, scopes, fields.expiresAt, flags)
+  }
+
+  get environment(): Environment {
+    return this.flags & LIVE ? 'live' : 'test'
+  }
+  get role(): Role {
+    return this.flags & ADMIN ? 'admin' : 'manager'
+  }
+  get disabled(): boolean {
+    return (this.flags & DISABLED) !== 0
+  }
+  get revoked(): boolean {
+    return (this.flags & REVOKED) !== 0
+  }
+  get accountActive(): boolean {
+    return (this.flags & ACCOUNT_ACTIVE) !== 0
+  }
+  get operator(): boolean {
+    return (this.flags & OPERATOR) !== 0
+  }
+}
