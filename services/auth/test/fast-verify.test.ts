@@ -36,11 +36,16 @@ interface Answer {
   body: string
 }
 
-async function send(body: string, authorization: string | undefined, path: 'fast' | 'stock'): Promise<Answer> {
+async function send(
+  body: string,
+  authorization: string | undefined,
+  path: 'fast' | 'stock',
+  url = '/trpc/token.verify',
+): Promise<Answer> {
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (authorization !== undefined) headers.authorization = authorization
   const payload = new TextEncoder().encode(body)
-  const response = await fetch(`${t.url}/trpc/token.verify`, {
+  const response = await fetch(`${t.url}${url}`, {
     method: 'POST',
     headers,
     ...(path === 'fast'
@@ -65,10 +70,14 @@ async function send(body: string, authorization: string | undefined, path: 'fast
   }
 }
 
-async function bothWays(body: string, authorization: string | null = `Bearer ${t.bootstrapKey}`) {
+async function bothWays(
+  body: string,
+  authorization: string | null = `Bearer ${t.bootstrapKey}`,
+  url = '/trpc/token.verify',
+) {
   const [fast, stock] = [
-    await send(body, authorization ?? undefined, 'fast'),
-    await send(body, authorization ?? undefined, 'stock'),
+    await send(body, authorization ?? undefined, 'fast', url),
+    await send(body, authorization ?? undefined, 'stock', url),
   ]
   expect(fast).toEqual(stock)
   return fast
@@ -142,6 +151,44 @@ describe('the verify fast path answers exactly as tRPC does', () => {
         await bothWays(JSON.stringify(value))
       }),
       { numRuns: 150 },
+    )
+  })
+
+  it('batches of verify calls, all good or not', async () => {
+    const batch = (n: number) => `/trpc/${Array(n).fill('token.verify').join(',')}?batch=1`
+    const inputs = (...items: unknown[]) => JSON.stringify(Object.fromEntries(items.map((item, i) => [i, item])))
+    const good = await bothWays(
+      inputs({ token: tokens.live }, { token: tokens.revoked }, { token: tokens.malformed }),
+      undefined,
+      batch(3),
+    )
+    expect(good.status).toBe(200)
+    expect(JSON.parse(good.body).map((item: any) => item.result.data.valid)).toEqual([true, false, false])
+    const mixed = await bothWays(inputs({ token: tokens.live }, { token: 42 }), undefined, batch(2))
+    expect(mixed.status).toBe(207)
+    expect((await bothWays(inputs({ token: tokens.live }), undefined, batch(2))).status).toBe(207) // a call without input
+    const limited = await bothWays(
+      inputs({ token: tokens.live, ratelimit: { name: 'batch', limit: 1000, windowMs: 60_000 } }),
+      undefined,
+      batch(1),
+    )
+    expect(limited.status).toBe(200)
+    expect((await bothWays(inputs({ token: tokens.live }), null, batch(1))).status).toBe(401)
+  })
+
+  it('any batch of verify calls', async () => {
+    const token = fc.constantFrom(...Object.values(tokens), 'x')
+    const call = fc.oneof(
+      fc.record({ token }),
+      fc.record({ token, require: fc.record({ environment: fc.constantFrom('live', 'test') }) }),
+      fc.jsonValue(),
+    )
+    await fc.assert(
+      fc.asyncProperty(fc.array(call, { minLength: 1, maxLength: 16 }), async (calls) => {
+        const url = `/trpc/${Array(calls.length).fill('token.verify').join(',')}?batch=1`
+        await bothWays(JSON.stringify(Object.fromEntries(calls.map((c, i) => [i, c]))), undefined, url)
+      }),
+      { numRuns: 60 },
     )
   })
 })

@@ -8,11 +8,22 @@ import { createCallerFactory } from '../trpc.ts'
 type Handler = (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => void
 
 const createCaller = createCallerFactory(appRouter)
-const MAX_BODY = 16 * 1024
+const SINGLE = '/trpc/token.verify'
+const MAX_BATCH = 100
+const BATCHES = new Map(
+  Array.from({ length: MAX_BATCH }, (_, i) => [
+    `/trpc/${Array(i + 1)
+      .fill('token.verify')
+      .join(',')}?batch=1`,
+    i + 1,
+  ]),
+)
+const MAX_BODY = 256 * 1024
 const REQUEST_ID = /^[\w.:-]{1,128}$/
 
 /**
- * The hot path: a single `POST /trpc/token.verify` that succeeds.
+ * The hot path: `POST /trpc/token.verify` — one call, or a batch of verify calls
+ * only (`/trpc/token.verify,token.verify?batch=1`) — when every call succeeds.
  *
  * The stock tRPC adapter turns every request into a WHATWG Request and stream, and
  * express and the request logger add more; for verify — the call every sibling makes
@@ -21,18 +32,20 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/
  * (same middlewares, same input schema, same result), and writes tRPC's success
  * envelope itself.
  *
- * Anything else goes to the stock adapter untouched: other procedures, batches,
+ * Anything else goes to the stock adapter untouched: other procedures, mixed batches,
  * streaming (`trpc-accept`), missing or large bodies, non-JSON, and every failure —
  * bad JSON, bad input, bad credentials, 503s — which is re-run by tRPC with the body
  * already read (`req.body`), so its status, headers and bytes are tRPC's own.
- * Re-running a failed verify is harmless: a failure changes nothing.
+ * Re-running a failed verify is harmless: a failure changes nothing. Batches that
+ * apply rate limits are left to tRPC from the start, so no request is counted twice.
  */
 export function withFastVerify(deps: Deps, fallback: Handler): Handler {
   return (req, res) => {
     const length = Number(req.headers['content-length'])
+    const calls = req.url === SINGLE ? 0 : BATCHES.get(req.url ?? '')
     if (
       req.method !== 'POST' ||
-      req.url !== '/trpc/token.verify' ||
+      calls === undefined ||
       !(length > 0 && length <= MAX_BODY) ||
       req.headers['trpc-accept'] !== undefined ||
       !isJson(req.headers['content-type'])
@@ -41,7 +54,7 @@ export function withFastVerify(deps: Deps, fallback: Handler): Handler {
       return
     }
     readBody(req, length).then(
-      (body) => void verify(deps, req, res, body, fallback),
+      (body) => void verify(deps, req, res, body, calls, fallback),
       () => res.destroy(),
     )
   }
@@ -52,11 +65,13 @@ async function verify(
   req: IncomingMessage & { body?: unknown },
   res: ServerResponse,
   body: string,
+  /** 0 for a single call, else the number of calls in the batch. */
+  calls: number,
   fallback: Handler,
 ): Promise<void> {
   const given = req.headers['x-request-id']
   const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
-  let data: unknown
+  let json: string
   try {
     const ctx = createContextInner(
       deps,
@@ -67,13 +82,21 @@ async function verify(
       },
       req.headers.authorization,
     )
-    data = await createCaller(ctx).token.verify(JSON.parse(body))
+    const caller = createCaller(ctx)
+    const input = JSON.parse(body)
+    if (calls === 0) {
+      json = `{"result":{"data":${JSON.stringify(await caller.token.verify(input))}}}`
+    } else {
+      const inputs = Array.from({ length: calls }, (_, i) => input?.[i])
+      if (inputs.some((item) => item?.ratelimit !== undefined)) throw new Error('left to tRPC')
+      const results = await Promise.all(inputs.map((item) => caller.token.verify(item)))
+      json = `[${results.map((data) => `{"result":{"data":${JSON.stringify(data)}}}`).join(',')}]`
+    }
   } catch {
     req.body = body
     fallback(req, res)
     return
   }
-  const json = `{"result":{"data":${JSON.stringify(data)}}}`
   res.writeHead(200, {
     'x-request-id': requestId,
     'content-type': 'application/json',
