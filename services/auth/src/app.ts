@@ -101,7 +101,7 @@ export function createApp(options: AppOptions): App {
     })
     const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.TOKEND_MAIL_FROM, logger })
     const reminders = new ReminderScheduler({ db, mailer, logger, intervalMs: config.TOKEND_REMINDER_INTERVAL_MS })
-    deps = { config, db, cache, logger, changes, ratelimits, usage, mailer, metrics, reminders }
+    deps = { config, db, pool, cache, logger, changes, ratelimits, usage, mailer, metrics, reminders }
 
     const created = await withStartupLock(db, async (conn) => {
       await migrateToLatest(conn)

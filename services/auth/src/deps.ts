@@ -1,3 +1,4 @@
+import type pg from 'pg'
 import type { Logger } from 'pino'
 import type { VerifyCache } from './cache/verify-cache.ts'
 import type { ChangeListener } from './changes/change-listener.ts'
@@ -13,6 +14,8 @@ import type { UsageRecorder } from './tokens/usage.ts'
 export interface Deps {
   config: Config
   db: Db
+  /** The pool under `db`, for the one hot query that is prepared by name. */
+  pool: pg.Pool
   cache: VerifyCache
   /** Request limits that sibling services ask verify to apply, shared by every replica. */
   ratelimits: RateLimiter

@@ -57,7 +57,7 @@ describe('verification cache', () => {
       b.app.deps.changes.on('change', (event) => event.type === 'key' && event.digest === digest && resolve()),
     )
     const staleRead = cache.lookup(key_, async () => {
-      const row = (await findKeyRecord(b.app.deps.db, digest))?.record ?? null
+      const row = (await findKeyRecord(b.app.deps.pool, digest))?.record ?? null
       expect((await a.operator.mutation('token.revoke', { id: key.id })).status).toBe(200)
       await heard
       return row

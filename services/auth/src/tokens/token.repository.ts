@@ -1,31 +1,41 @@
+import type { Selectable } from 'kysely'
 import { type SelectQueryBuilder, sql } from 'kysely'
+import type pg from 'pg'
 import { KeyRecord } from '../cache/key-record.ts'
 import type { Db } from '../db/database.ts'
-import type { AccessKeyRow, AccessKeyUpdate, Database, NewAccessKey } from '../db/schema.ts'
+import type {
+  AccessKeyRow,
+  AccessKeysTable,
+  AccessKeyUpdate,
+  AccountsTable,
+  Database,
+  NewAccessKey,
+} from '../db/schema.ts'
 
 export type TokenStatusFilter = 'active' | 'disabled' | 'revoked' | 'expired' | 'all'
 
+const FIND_KEY_RECORD = {
+  // Named, so each pooled connection parses and plans it once: this is the cache-miss path.
+  name: 'tokend_find_key_record',
+  text: `select k.id, k.digest, k.account_id, k.environment, k.role, k.scopes, k.name, k.expires_at,
+                k.disabled, k.revoked_at, a.status, a.operator
+         from access_keys k join accounts a on a.id = k.account_id
+         where k.digest = $1`,
+}
+
+type KeyRecordRow = Pick<
+  Selectable<AccessKeysTable>,
+  'id' | 'digest' | 'account_id' | 'environment' | 'role' | 'scopes' | 'name' | 'expires_at' | 'disabled' | 'revoked_at'
+> &
+  Pick<Selectable<AccountsTable>, 'status' | 'operator'>
+
 /** The row and its account's state, as verification needs them. */
-export async function findKeyRecord(db: Db, digest: string): Promise<{ digest: string; record: KeyRecord } | null> {
-  const row = await db
-    .selectFrom('access_keys as k')
-    .innerJoin('accounts as a', 'a.id', 'k.account_id')
-    .select([
-      'k.id',
-      'k.digest',
-      'k.account_id',
-      'k.environment',
-      'k.role',
-      'k.scopes',
-      'k.name',
-      'k.expires_at',
-      'k.disabled',
-      'k.revoked_at',
-      'a.status',
-      'a.operator',
-    ])
-    .where('k.digest', '=', digest)
-    .executeTakeFirst()
+export async function findKeyRecord(
+  pool: pg.Pool,
+  digest: string,
+): Promise<{ digest: string; record: KeyRecord } | null> {
+  const { rows } = await pool.query<KeyRecordRow>({ ...FIND_KEY_RECORD, values: [digest] })
+  const row = rows[0]
   if (!row) return null
   const record = KeyRecord.from({
     id: row.id,

@@ -1,8 +1,8 @@
 import { timingSafeEqual } from 'node:crypto'
 import { digestBytes, type Environment, parseKey } from '@tokend/keys'
+import type pg from 'pg'
 import { cacheKey } from '../cache/cache-key.ts'
 import type { KeyRecord } from '../cache/key-record.ts'
-import type { Db } from '../db/database.ts'
 import type { Deps } from '../deps.ts'
 import { UnavailableError } from '../errors.ts'
 import type { Principal, Role } from '../principal.ts'
@@ -50,7 +50,7 @@ type Checked = { record: KeyRecord } | { reason: DenialReason }
 export async function checkKey(deps: Deps, token: string): Promise<Checked> {
   if (parseKey(token, deps.config.TOKEND_TOKEN_PREFIX) === null) return { reason: 'MALFORMED' }
   const digest = digestBytes(token)
-  const record = await deps.cache.lookup(cacheKey(digest), () => loadRecord(deps.db, digest.toString('base64url')))
+  const record = await deps.cache.lookup(cacheKey(digest), () => loadRecord(deps.pool, digest.toString('base64url')))
   if (record === null) return { reason: 'NOT_FOUND' }
   if (record.revoked) return { reason: 'REVOKED' }
   if (record.expiresAt !== null && record.expiresAt <= Date.now()) return { reason: 'EXPIRED' }
@@ -107,10 +107,10 @@ export function principalOf(record: KeyRecord): Principal {
   }
 }
 
-async function loadRecord(db: Db, digest: string): Promise<KeyRecord | null> {
+async function loadRecord(pool: pg.Pool, digest: string): Promise<KeyRecord | null> {
   let found: Awaited<ReturnType<typeof findKeyRecord>>
   try {
-    found = await findKeyRecord(db, digest)
+    found = await findKeyRecord(pool, digest)
   } catch (error) {
     throw new UnavailableError(error)
   }
