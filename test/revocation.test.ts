@@ -70,7 +70,11 @@ describe('three replicas on one Postgres', () => {
   it('migrated and bootstrapped exactly once when all three started at once', async () => {
     const banners = cluster.replicas.filter((replica) => replica.output().includes(cluster.bootstrapKey))
     expect(banners).toHaveLength(1)
-    expect(await sql('select name from kysely_migration')).toHaveLength(1)
+    expect(await sql('select name from kysely_migration order by name')).toEqual([
+      { name: '2026-11-23T0800_core' },
+      { name: '2026-11-23T0810_people' },
+    ])
+    expect(await sql('select id from signing_keys')).toHaveLength(1)
     expect(await sql('select id from accounts where operator')).toHaveLength(1)
     expect(await sql("select id from audit_events where action = 'account.bootstrap'")).toHaveLength(1)
     for (const caller of callers) expect((await caller.query('me')).status).toBe(200)

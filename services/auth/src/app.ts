@@ -17,7 +17,13 @@ import { createContextInner } from './context.ts'
 import { createDb, type Db, migrateToLatest, withStartupLock } from './db/database.ts'
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts'
 import type { Deps } from './deps.ts'
+import { RateLimitedError } from './errors.ts'
 import { appRouter } from './router.ts'
+import type { JwtRecord } from './sessions/jwt.ts'
+import { deleteExpiredSessions } from './sessions/session.repository.ts'
+import { ensureSigningKey, SigningKeys } from './sessions/signing-keys.ts'
+import { sweepAttempts } from './sessions/throttle.ts'
+import { PasswordHasher } from './users/passwords.ts'
 
 export interface AppOptions {
   config: Config
@@ -46,14 +52,22 @@ export function createApp(options: AppOptions): App {
       // Credentials never reach the log, whatever logs a request.
       redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
     })
-  const cache = new VerifyCache({
+  const cacheOptions = {
     maxEntries: config.TOKEND_CACHE_MAX_ENTRIES,
     ttlMs: config.TOKEND_CACHE_TTL_MS,
     negativeTtlMs: config.TOKEND_NEGATIVE_CACHE_TTL_MS,
+  }
+  const cache = new VerifyCache(cacheOptions)
+  const jwtCache = new VerifyCache<JwtRecord>(cacheOptions)
+  const passwords = new PasswordHasher({
+    memoryKib: config.TOKEND_ARGON2_MEMORY_KIB,
+    timeCost: config.TOKEND_ARGON2_TIME_COST,
+    concurrency: config.TOKEND_PASSWORD_HASH_CONCURRENCY,
   })
   let embedded: EmbeddedDatabase | undefined
   let server: Server | undefined
   let deps: Deps | undefined
+  let sweeper: NodeJS.Timeout | undefined
 
   async function start(): Promise<{ url: string }> {
     let databaseUrl = config.DATABASE_URL
@@ -73,15 +87,30 @@ export function createApp(options: AppOptions): App {
       heartbeatMs: config.TOKEND_LISTENER_HEARTBEAT_MS,
       heartbeatTimeoutMs: config.TOKEND_LISTENER_TIMEOUT_MS,
     })
-    changes.on('change', (event) => applyChange(cache, event))
+    const signingKeys = new SigningKeys(db, logger)
+    const targets = { cache, jwtCache, signingKeys }
+    changes.on('change', (event) => void applyChange(targets, event))
     // Fail safe: while events may be missed, nothing is answered from memory.
-    changes.on('state', (state) => (state === 'subscribed' ? cache.resume() : cache.suspend()))
-    deps = { config, db, cache, logger, changes }
+    changes.on('state', (state) => {
+      if (state !== 'subscribed') {
+        cache.suspend()
+        jwtCache.suspend()
+        return
+      }
+      cache.resume()
+      jwtCache.resume()
+      // A rotation announced while the channel was down was missed.
+      void signingKeys.refresh()
+    })
+    deps = { config, db, cache, jwtCache, signingKeys, passwords, logger, changes }
 
     const created = await withStartupLock(db, async (conn) => {
       await migrateToLatest(conn)
+      await ensureSigningKey(conn)
       return bootstrap(conn, config.TOKEND_TOKEN_PREFIX)
     })
+    await signingKeys.load()
+    await passwords.warm()
     if (created) {
       logger.info({ accountId: created.accountId }, 'bootstrapped the operator account and its admin key')
       if (bootstrapFile) await writeFile(bootstrapFile, `${created.token}\n`, { mode: 0o600 })
@@ -89,6 +118,8 @@ export function createApp(options: AppOptions): App {
     }
 
     await changes.start()
+    sweeper = setInterval(() => void sweep(db, config.TOKEND_LOGIN_WINDOW_S, logger), SWEEP_INTERVAL_MS)
+    sweeper.unref()
     const app = buildHttpApp(deps, logger)
     server = await new Promise<Server>((resolve, reject) => {
       const listening = app.listen(config.PORT, config.HOST, (error?: Error) =>
@@ -105,6 +136,7 @@ export function createApp(options: AppOptions): App {
   }
 
   async function stop(): Promise<void> {
+    clearInterval(sweeper)
     if (server) {
       const closing = new Promise<void>((resolve) => server?.close(() => resolve()))
       server.closeIdleConnections()
@@ -167,6 +199,12 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
       .json({ status: ready ? 'ok' : 'unavailable', database: database ? 'ok' : 'down', changes })
   })
 
+  // Public halves of the signing keys, for anyone verifying tokend's JWTs offline.
+  app.get('/.well-known/jwks.json', (_req, res) => {
+    res.setHeader('cache-control', 'public, max-age=60')
+    res.json(deps.signingKeys.jwks())
+  })
+
   app.use(
     '/trpc',
     createExpressMiddleware({
@@ -183,11 +221,14 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
           req.headers.authorization,
         ),
       responseMeta({ errors }) {
+        const headers: Record<string, string> = {}
         // RFC 6750: a 401 tells the client which scheme to use.
-        if (errors.some((error) => error.code === 'UNAUTHORIZED')) {
-          return { headers: { 'www-authenticate': 'Bearer realm="tokend"' } }
-        }
-        return {}
+        if (errors.some((error) => error.code === 'UNAUTHORIZED')) headers['www-authenticate'] = 'Bearer realm="tokend"'
+        const waits = errors.flatMap((error) =>
+          error.cause instanceof RateLimitedError ? [error.cause.retryAfterMs] : [],
+        )
+        if (waits.length > 0) headers['retry-after'] = String(Math.ceil(Math.max(...waits) / 1000))
+        return { headers }
       },
       onError({ error, path, req }) {
         const log = (req as unknown as { log?: Logger }).log ?? logger
@@ -205,6 +246,18 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
     res.status(500).json({ error: { code: 'internal', message: 'internal error' } })
   })
   return app
+}
+
+const SWEEP_INTERVAL_MS = 10 * 60_000
+
+/** Drops what has outlived its use: finished throttle windows, sessions expired a day ago. */
+async function sweep(db: Db, windowS: number, logger: Logger): Promise<void> {
+  try {
+    await sweepAttempts(db, windowS)
+    await deleteExpiredSessions(db, new Date(Date.now() - 86_400_000))
+  } catch (error) {
+    logger.warn({ err: error }, 'sweep failed')
+  }
 }
 
 async function ping(db: Db): Promise<boolean> {

@@ -1,6 +1,7 @@
 import type { Deps } from './deps.ts'
 import type { Principal, RequestMeta } from './principal.ts'
-import { checkKey, principalOf } from './tokens/verify.ts'
+import { looksLikeJwt } from './sessions/jwt.ts'
+import { checkKey, principalOf, sessionPrincipalOf } from './tokens/verify.ts'
 
 export interface Context {
   deps: Deps
@@ -18,7 +19,9 @@ export function createContextInner(deps: Deps, meta: RequestMeta, authorization:
       const token = bearerToken(authorization)
       if (token === null) return null
       const checked = await checkKey(deps, token)
-      return 'record' in checked ? principalOf(checked.record) : null
+      if ('record' in checked) return principalOf(checked.record)
+      if (checked.reason === 'MALFORMED' && looksLikeJwt(token)) return sessionPrincipalOf(deps, token)
+      return null
     },
   }
 }

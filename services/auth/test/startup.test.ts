@@ -30,7 +30,12 @@ describe('start-up', () => {
       .selectFrom('kysely_migration' as never)
       .selectAll()
       .execute()
-    expect(migrations).toHaveLength(1)
+    expect((migrations as Array<{ name: string }>).map((migration) => migration.name)).toEqual([
+      '2026-11-23T0800_core',
+      '2026-11-23T0810_people',
+    ])
+    // One signing key, created by whichever replica migrated.
+    expect(await db.selectFrom('signing_keys').select('id').execute()).toHaveLength(1)
 
     // The one key works on every replica.
     for (const app of apps) {

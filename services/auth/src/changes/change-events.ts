@@ -1,6 +1,8 @@
 import { sql } from 'kysely'
 import type { VerifyCache } from '../cache/verify-cache.ts'
 import type { Db } from '../db/database.ts'
+import type { JwtRecord } from '../sessions/jwt.ts'
+import type { SigningKeys } from '../sessions/signing-keys.ts'
 
 /** The Postgres channel every replica LISTENs on. */
 export const CHANGES_CHANNEL = 'tokend_changes'
@@ -10,24 +12,71 @@ export const CHANGES_CHANNEL = 'tokend_changes'
  * payloads are limited to 8000 bytes, so a change to many keys of an account is one
  * account event, never a list of keys.
  */
-export type ChangeEvent = { type: 'key'; digest: string } | { type: 'account'; accountId: string }
+export type ChangeEvent =
+  | { type: 'key'; digest: string }
+  | { type: 'account'; accountId: string }
+  /** A session logged out. */
+  | { type: 'session'; sessionId: string }
+  /** A user's role changed or the user was removed: every session of theirs. */
+  | { type: 'user'; userId: string }
+  /** A direct link was deleted. */
+  | { type: 'direct'; directId: string }
+  /** A signing key was added or retired: reload them. */
+  | { type: 'signing_keys' }
 
 export function encodeChange(event: ChangeEvent): string {
-  return JSON.stringify(event.type === 'key' ? { k: event.digest } : { a: event.accountId })
+  switch (event.type) {
+    case 'key':
+      return JSON.stringify({ k: event.digest })
+    case 'account':
+      return JSON.stringify({ a: event.accountId })
+    case 'session':
+      return JSON.stringify({ s: event.sessionId })
+    case 'user':
+      return JSON.stringify({ u: event.userId })
+    case 'direct':
+      return JSON.stringify({ d: event.directId })
+    case 'signing_keys':
+      return JSON.stringify({ j: 1 })
+  }
 }
 
 export function decodeChange(payload: string | undefined): ChangeEvent | null {
   try {
-    const value = JSON.parse(payload ?? '') as { k?: unknown; a?: unknown }
+    const value = JSON.parse(payload ?? '') as Record<string, unknown>
     if (typeof value.k === 'string') return { type: 'key', digest: value.k }
     if (typeof value.a === 'string') return { type: 'account', accountId: value.a }
+    if (typeof value.s === 'string') return { type: 'session', sessionId: value.s }
+    if (typeof value.u === 'string') return { type: 'user', userId: value.u }
+    if (typeof value.d === 'string') return { type: 'direct', directId: value.d }
+    if (value.j === 1) return { type: 'signing_keys' }
   } catch {}
   return null
 }
 
-export function applyChange(cache: VerifyCache, event: ChangeEvent): void {
-  if (event.type === 'key') cache.evict(event.digest)
-  else cache.evictAccount(event.accountId)
+/** What one replica keeps that a change may invalidate. */
+export interface ChangeTargets {
+  cache: VerifyCache
+  jwtCache: VerifyCache<JwtRecord>
+  signingKeys: Pick<SigningKeys, 'refresh'>
+}
+
+export async function applyChange(targets: ChangeTargets, event: ChangeEvent): Promise<void> {
+  switch (event.type) {
+    case 'key':
+      return targets.cache.evict(event.digest)
+    case 'account':
+      targets.cache.evictAccount(event.accountId)
+      return targets.jwtCache.evictAccount(event.accountId)
+    case 'session':
+      return targets.jwtCache.evict(event.sessionId)
+    case 'user':
+      return targets.jwtCache.evictWhere((record) => record.kind === 'session' && record.userId === event.userId)
+    case 'direct':
+      return targets.jwtCache.evict(event.directId)
+    case 'signing_keys':
+      return targets.signingKeys.refresh()
+  }
 }
 
 /**
@@ -36,7 +85,7 @@ export function applyChange(cache: VerifyCache, event: ChangeEvent): void {
  * to this replica's cache right after the commit, before the caller gets its answer.
  */
 export async function changeTransaction<T>(
-  deps: { db: Db; cache: VerifyCache },
+  deps: ChangeTargets & { db: Db },
   work: (trx: Db, announce: (event: ChangeEvent) => Promise<void>) => Promise<T>,
 ): Promise<T> {
   const events: ChangeEvent[] = []
@@ -46,6 +95,6 @@ export async function changeTransaction<T>(
       events.push(event)
     }),
   )
-  for (const event of events) applyChange(deps.cache, event)
+  for (const event of events) await applyChange(deps, event)
   return result
 }

@@ -1,5 +1,6 @@
 import { digestKey, type Environment, generateKey, parseKey } from '@tokend/keys'
 import { findAccount } from '../accounts/account.repository.ts'
+import { planExpiry, requireEnvironmentAllowed } from '../accounts/plans.ts'
 import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction } from '../changes/change-events.ts'
 import type { Db } from '../db/database.ts'
@@ -7,7 +8,7 @@ import type { AccessKeyRow } from '../db/schema.ts'
 import type { Deps } from '../deps.ts'
 import { ForbiddenError, InvalidInputError, NotFoundError, TokenRevokedError } from '../errors.ts'
 import { newId } from '../ids.ts'
-import { type Actor, type Principal, type Role, TOKEND_SCOPES } from '../principal.ts'
+import { type Actor, type Principal, principalId, type Role, TOKEND_SCOPES } from '../principal.ts'
 import * as keys from './token.repository.ts'
 
 export type ExpiresIn = '30d' | '90d' | '1y' | 'never'
@@ -80,12 +81,13 @@ export async function issueToken({ deps, principal, actor }: TokenContext, input
   const role = input.role ?? 'manager'
   const scopes = [...new Set(input.scopes ?? [])]
   checkGrant(principal, role, scopes)
-  const expiresAt = resolveExpiry(input)
 
   return deps.db.transaction().execute(async (trx) => {
     const account = await findAccount(trx, accountId)
     if (!account) throw new NotFoundError('account')
     if (account.status !== 'active') throw new ForbiddenError('the account is suspended')
+    requireEnvironmentAllowed(account.plan, input.environment)
+    const expiresAt = planExpiry(account.plan, deps.config.TOKEND_TRIAL_KEY_DAYS, resolveExpiry(input))
     const { token, row } = await createKey(trx, deps.config.TOKEND_TOKEN_PREFIX, {
       accountId,
       environment: input.environment,
@@ -94,7 +96,7 @@ export async function issueToken({ deps, principal, actor }: TokenContext, input
       role,
       scopes,
       expiresAt,
-      createdBy: principal.tokenId,
+      createdBy: principalId(principal),
       rotatedFrom: null,
     })
     await recordAudit(trx, actor, {
@@ -181,9 +183,18 @@ export async function rotateToken(
     let old = owned(principal, await keys.findKeyById(trx, input.id, { forUpdate: true }))
     if (old.revoked_at) throw new TokenRevokedError()
     checkGrant(principal, old.role, old.scopes)
+    const account = await findAccount(trx, old.account_id)
+    if (!account) throw new NotFoundError('account')
+    requireEnvironmentAllowed(account.plan, old.environment)
     const now = Date.now()
-    // The new key lives as long as the old one was meant to, counted from now.
+    // The new key lives as long as the old one was meant to, counted from now (within the plan's bound).
     const lifetime = old.expires_at ? old.expires_at.getTime() - old.created_at.getTime() : null
+    const expiresAt = planExpiry(
+      account.plan,
+      deps.config.TOKEND_TRIAL_KEY_DAYS,
+      lifetime === null ? null : new Date(now + lifetime),
+      now,
+    )
     const created = await createKey(trx, deps.config.TOKEND_TOKEN_PREFIX, {
       accountId: old.account_id,
       environment: old.environment,
@@ -191,8 +202,8 @@ export async function rotateToken(
       detail: old.detail,
       role: old.role,
       scopes: old.scopes,
-      expiresAt: lifetime === null ? null : new Date(now + lifetime),
-      createdBy: principal.tokenId,
+      expiresAt,
+      createdBy: principalId(principal),
       rotatedFrom: old.id,
     })
     // The old key's expiry may only move closer, never further away.
@@ -318,7 +329,7 @@ function tokenInfo(row: AccessKeyRow): TokenInfo {
   }
 }
 
-function issued(token: string, row: AccessKeyRow): IssuedToken {
+export function issued(token: string, row: AccessKeyRow): IssuedToken {
   return {
     token,
     id: row.id,
