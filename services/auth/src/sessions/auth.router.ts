@@ -9,7 +9,8 @@ import { listSigningKeys, login, logout, rotateSigningKey } from './session.serv
 
 const directHash = z
   .string({ error: (issue) => (issue.input === undefined ? 'directHash is required' : 'directHash must be a string') })
-  .min(1, 'directHash is empty')
+  // Empty is its own case: stop there rather than also report the missing prefix.
+  .min(1, { error: 'directHash is empty', abort: true })
   .max(200, 'directHash is too long to be a direct hash')
   .startsWith('direct.', 'directHash must start with "direct." (copy it whole from the direct link)')
 
