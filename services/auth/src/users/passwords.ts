@@ -28,6 +28,11 @@ export class PasswordHasher {
     this.#options = options
   }
 
+  /** Hashes running now, and waiting for a slot (for metrics and tests). */
+  get load(): { running: number; waiting: number } {
+    return { running: this.#running, waiting: this.#waiting.length }
+  }
+
   hash(password: string): Promise<string> {
     return this.#limit(() =>
       hash(normalize(password), {
