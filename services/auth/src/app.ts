@@ -137,6 +137,7 @@ export function createApp(options: AppOptions): App {
 
   async function stop(): Promise<void> {
     clearInterval(sweeper)
+    passwords.stop()
     if (server) {
       const closing = new Promise<void>((resolve) => server?.close(() => resolve()))
       server.closeIdleConnections()

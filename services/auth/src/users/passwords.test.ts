@@ -1,9 +1,19 @@
-import { describe, expect, it } from 'vitest'
+import { readdir, readFile } from 'node:fs/promises'
+import { afterEach, describe, expect, it } from 'vitest'
 import { RateLimitedError } from '../errors.ts'
 import { PasswordHasher } from './passwords.ts'
 
+const hashers: PasswordHasher[] = []
+afterEach(() => {
+  for (const hasher of hashers.splice(0)) hasher.stop()
+})
+
 // Cheap parameters: these tests are about the gate, not the hash's strength (config enforces that).
-const cheap = (concurrency: number) => new PasswordHasher({ memoryKib: 1024, timeCost: 1, concurrency })
+function cheap(concurrency: number): PasswordHasher {
+  const hasher = new PasswordHasher({ memoryKib: 1024, timeCost: 1, concurrency })
+  hashers.push(hasher)
+  return hasher
+}
 
 describe('PasswordHasher', () => {
   it('verifies the right password only, and normalises Unicode', async () => {
@@ -37,5 +47,34 @@ describe('PasswordHasher', () => {
     expect(refused.length).toBe(70 - 1 - 64)
     for (const result of refused) expect((result as PromiseRejectedResult).reason).toBeInstanceOf(RateLimitedError)
     expect(hasher.load).toEqual({ running: 0, waiting: 0 })
+  })
+
+  it('hashes in a child process whose hashing threads run at the lowest priority', async () => {
+    const hasher = cheap(2)
+    await Promise.all([hasher.hash('one password here'), hasher.hash('another password')])
+    const pid = hasher.pid as number
+    expect(pid).not.toBe(process.pid)
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the nice value (after the parenthesised name).
+    const tasks = await readdir(`/proc/${pid}/task`)
+    const nice = await Promise.all(
+      tasks.map(async (tid) => {
+        const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
+      }),
+    )
+    expect(nice).toContain(19) // the main thread and the thread pool argon2 runs on
+    expect(nice.filter((value) => value === 19).length).toBeGreaterThanOrEqual(2)
+  })
+
+  it('starts a new hashing process when the old one dies, failing only what was in flight', async () => {
+    const hasher = cheap(2)
+    await hasher.hash('first password')
+    const first = hasher.pid as number
+    const inFlight = hasher.hash('caught in the crash')
+    process.kill(first, 'SIGKILL')
+    await expect(inFlight).rejects.toThrow(/password hasher exited/)
+    const digest = await hasher.hash('after the crash')
+    expect(hasher.pid).not.toBe(first)
+    expect(await hasher.verify(digest, 'after the crash')).toBe(true)
   })
 })
