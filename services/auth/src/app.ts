@@ -137,7 +137,6 @@ export function createApp(options: AppOptions): App {
 
   async function stop(): Promise<void> {
     clearInterval(sweeper)
-    passwords.stop()
     if (server) {
       const closing = new Promise<void>((resolve) => server?.close(() => resolve()))
       server.closeIdleConnections()
@@ -146,6 +145,8 @@ export function createApp(options: AppOptions): App {
       clearTimeout(force)
       server = undefined
     }
+    // Only once the requests in flight are done: some may be waiting on a hash.
+    passwords.stop()
     await deps?.changes.stop()
     await deps?.db.destroy()
     await embedded?.stop()
