@@ -42,8 +42,8 @@ async function verify(caller: Caller, token: string): Promise<{ status: number; 
   return { status: reply.status, ...reply.body?.result?.data }
 }
 
-async function issueKey(accountId?: string) {
-  const reply = await at(0).mutation('token.issue', { name: 'replicated', environment: 'live', accountId })
+async function issueKey(accountId?: string, role: 'admin' | 'manager' = 'manager') {
+  const reply = await at(0).mutation('token.issue', { name: 'replicated', environment: 'live', accountId, role })
   return reply.body.result.data as { token: string; id: string }
 }
 
@@ -76,6 +76,7 @@ describe('three replicas on one Postgres', () => {
     const migrations = await sql<{ name: string }>('select name from kysely_migration')
     expect(migrations.map((m) => m.name)).toContain('2026-11-23T0800_core')
     expect(new Set(migrations.map((m) => m.name)).size).toBe(migrations.length)
+    expect(await sql('select id from signing_keys')).toHaveLength(1)
     expect(await sql('select id from accounts where operator')).toHaveLength(1)
     expect(await sql("select id from audit_events where action = 'account.bootstrap'")).toHaveLength(1)
     for (const caller of callers) expect((await caller.query('me')).status).toBe(200)
@@ -175,6 +176,48 @@ describe('three replicas on one Postgres', () => {
     }
     await at(1).mutation('account.setStatus', { accountId: account.id, status: 'active' })
     for (const caller of callers) await until(caller, sample[3] as string, (r) => r.valid === true, 5_000)
+  }, 60_000)
+
+  it("rejects a suspended account's keys, sessions and direct tokens on every replica, and a logout everywhere", async () => {
+    const account = (await at(0).mutation('account.create', { name: 'people', plan: 'paid' })).body.result.data
+    const admin = at(0).as((await issueKey(account.id, 'admin')).token)
+    const password = 'correct horse battery staple'
+    const username = `person${Date.now().toString(36)}`
+    const created = await admin.mutation('user.create', { username, email: 'p@example.com', password, role: 'admin' })
+    expect(created.status).toBe(200)
+    const signIn = async (caller: Caller) =>
+      (await caller.as(undefined).mutation('auth.login', { username, password })).body.result.data.token as string
+    const session = await signIn(at(1))
+    const leaving = await signIn(at(2))
+    const key = (await issueKey(account.id)).token
+    const direct = (await admin.mutation('direct.create', { resourceType: 'ai', resourceId: 'agent-1' })).body.result
+      .data
+    const booted = (await at(2).as(undefined).mutation('auth.boot', { directHash: direct.hash })).body.result.data.token
+    const credentials = { key, session, direct: booted }
+    for (const caller of callers) {
+      for (const token of [...Object.values(credentials), leaving])
+        expect((await verify(caller, token)).valid).toBe(true)
+    }
+
+    // Logout on one replica: the session is refused on all of them.
+    const logout = await at(0).as(leaving).mutation('auth.logout')
+    expect(logout.status).toBe(200)
+    expect(await verify(at(0), leaving)).toMatchObject({ valid: false, reason: 'REVOKED' })
+    for (const caller of callers) await until(caller, leaving, (r) => r.reason === 'REVOKED', 5_000)
+
+    // Suspension: one account event rejects every kind of credential everywhere.
+    await at(2).mutation('account.setStatus', { accountId: account.id, status: 'suspended' })
+    for (const caller of callers) {
+      for (const token of Object.values(credentials)) {
+        await until(caller, token, (r) => r.reason === 'ACCOUNT_SUSPENDED', 5_000)
+      }
+      expect((await caller.as(session).query('me')).status).toBe(401)
+    }
+    expect((await at(1).as(undefined).mutation('auth.login', { username, password })).status).toBe(403)
+    await at(0).mutation('account.setStatus', { accountId: account.id, status: 'active' })
+    for (const caller of callers) {
+      for (const token of Object.values(credentials)) await until(caller, token, (r) => r.valid === true, 5_000)
+    }
   }, 60_000)
 
   it('fails closed while Postgres is down and recovers by itself', async () => {

@@ -297,7 +297,7 @@ function showVerify(result: VerifyResult): string {
     ['key', `${result.tokenId} (${result.name})`],
     ['account', result.accountId],
     ['environment', result.environment],
-    ['role', result.role],
+    ['role', result.role ?? '-'],
     ['scopes', list(result.scopes)],
     ['expires', date(result.expiresAt, 'never')],
   ])

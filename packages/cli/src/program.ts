@@ -49,8 +49,10 @@ export function buildProgram(context: Context): Command {
       const me = await session.trpc.me.query()
       session.print(me, (principal) =>
         [
-          `${principal.tokenId} (${principal.name})`,
-          `account ${principal.accountId}${principal.operator ? ' (operator)' : ''}, ${principal.environment}, ${principal.role}`,
+          principal.kind === 'access_key'
+            ? `${principal.tokenId} (${principal.name}), ${principal.environment}`
+            : `session ${principal.sessionId} (${principal.username})`,
+          `account ${principal.accountId}${principal.operator ? ' (operator)' : ''}, ${principal.role}`,
           `scopes ${principal.scopes.join(',') || '-'}`,
         ]
           .join('\n')

@@ -10,3 +10,4 @@ export {
   type ParsedKey,
   parseKey,
 } from './key-format.ts'
+export { type DirectResource, directTopic, isTopicPart, mayDirectSubscribe } from './topic.ts'

@@ -24,7 +24,12 @@ import { createMailer } from './notify/mailer.ts'
 import { RateLimiter } from './ratelimit/rate-limiter.ts'
 import { ReminderScheduler } from './reminders/reminder-scheduler.ts'
 import { appRouter } from './router.ts'
+import type { JwtRecord } from './sessions/jwt.ts'
+import { deleteExpiredSessions } from './sessions/session.repository.ts'
+import { ensureSigningKey, SigningKeys } from './sessions/signing-keys.ts'
+import { sweepAttempts } from './sessions/throttle.ts'
 import { UsageRecorder } from './tokens/usage.ts'
+import { PasswordHasher } from './users/passwords.ts'
 
 export interface AppOptions {
   config: Config
@@ -53,14 +58,22 @@ export function createApp(options: AppOptions): App {
       // Credentials never reach the log, whatever logs a request.
       redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
     })
-  const cache = new VerifyCache({
+  const cacheOptions = {
     maxEntries: config.TOKEND_CACHE_MAX_ENTRIES,
     ttlMs: config.TOKEND_CACHE_TTL_MS,
     negativeTtlMs: config.TOKEND_NEGATIVE_CACHE_TTL_MS,
+  }
+  const cache = new VerifyCache(cacheOptions)
+  const jwtCache = new VerifyCache<JwtRecord>(cacheOptions)
+  const passwords = new PasswordHasher({
+    memoryKib: config.TOKEND_ARGON2_MEMORY_KIB,
+    timeCost: config.TOKEND_ARGON2_TIME_COST,
+    concurrency: config.TOKEND_PASSWORD_HASH_CONCURRENCY,
   })
   let embedded: EmbeddedDatabase | undefined
   let server: Server | undefined
   let deps: Deps | undefined
+  let sweeper: NodeJS.Timeout | undefined
 
   async function start(): Promise<{ url: string }> {
     let databaseUrl = config.DATABASE_URL
@@ -85,13 +98,25 @@ export function createApp(options: AppOptions): App {
       heartbeatMs: config.TOKEND_LISTENER_HEARTBEAT_MS,
       heartbeatTimeoutMs: config.TOKEND_LISTENER_TIMEOUT_MS,
     })
+    const signingKeys = new SigningKeys(db, logger)
     const metrics = new Metrics({ cache, changes, pool })
+    const targets = { cache, jwtCache, signingKeys }
     changes.on('change', (event) => {
-      applyChange(cache, event)
+      void applyChange(targets, event)
       metrics.invalidated(event.sentAt)
     })
     // Fail safe: while events may be missed, nothing is answered from memory.
-    changes.on('state', (state) => (state === 'subscribed' ? cache.resume() : cache.suspend()))
+    changes.on('state', (state) => {
+      if (state !== 'subscribed') {
+        cache.suspend()
+        jwtCache.suspend()
+        return
+      }
+      cache.resume()
+      jwtCache.resume()
+      // A rotation announced while the channel was down was missed.
+      void signingKeys.refresh()
+    })
     const ratelimits = new RateLimiter({ db, logger })
     const usage = new UsageRecorder({
       db,
@@ -101,12 +126,30 @@ export function createApp(options: AppOptions): App {
     })
     const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.TOKEND_MAIL_FROM, logger })
     const reminders = new ReminderScheduler({ db, mailer, logger, intervalMs: config.TOKEND_REMINDER_INTERVAL_MS })
-    deps = { config, db, pool, cache, logger, changes, ratelimits, usage, mailer, metrics, reminders }
+    deps = {
+      config,
+      db,
+      pool,
+      cache,
+      jwtCache,
+      signingKeys,
+      passwords,
+      logger,
+      changes,
+      ratelimits,
+      usage,
+      mailer,
+      metrics,
+      reminders,
+    }
 
     const created = await withStartupLock(db, async (conn) => {
       await migrateToLatest(conn)
+      await ensureSigningKey(conn)
       return bootstrap(conn, config.TOKEND_TOKEN_PREFIX)
     })
+    await signingKeys.load()
+    await passwords.warm()
     if (created) {
       logger.info({ accountId: created.accountId }, 'bootstrapped the operator account and its admin key')
       if (bootstrapFile) await writeFile(bootstrapFile, `${created.token}\n`, { mode: 0o600 })
@@ -117,6 +160,8 @@ export function createApp(options: AppOptions): App {
     ratelimits.start()
     usage.start()
     reminders.start()
+    sweeper = setInterval(() => void sweep(db, config.TOKEND_LOGIN_WINDOW_S, logger), SWEEP_INTERVAL_MS)
+    sweeper.unref()
     const app = buildHttpApp(deps, logger)
     const listening = createServer(withFastVerify(deps, app))
     server = await new Promise<Server>((resolve, reject) => {
@@ -136,6 +181,7 @@ export function createApp(options: AppOptions): App {
     // Ends the change streams first: they never finish by themselves, and their clients
     // must flush and reconnect elsewhere anyway. Verifies meanwhile go to the database.
     await deps?.changes.stop()
+    clearInterval(sweeper)
     if (server) {
       const closing = new Promise<void>((resolve) => server?.close(() => resolve()))
       server.closeIdleConnections()
@@ -147,6 +193,8 @@ export function createApp(options: AppOptions): App {
     await deps?.reminders.stop()
     await deps?.usage.stop()
     await deps?.ratelimits.stop()
+    // Only once the requests in flight are done: some may be waiting on a hash.
+    passwords.stop()
     await deps?.db.destroy()
     await embedded?.stop()
     embedded = undefined
@@ -203,6 +251,12 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
       .json({ status: ready ? 'ok' : 'unavailable', database: database ? 'ok' : 'down', changes })
   })
 
+  // Public halves of the signing keys, for anyone verifying tokend's JWTs offline.
+  app.get('/.well-known/jwks.json', (_req, res) => {
+    res.setHeader('cache-control', 'public, max-age=60')
+    res.json(deps.signingKeys.jwks())
+  })
+
   app.use(
     '/trpc',
     createExpressMiddleware({
@@ -222,11 +276,10 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
         const headers: Record<string, string> = {}
         // RFC 6750: a 401 tells the client which scheme to use.
         if (errors.some((error) => error.code === 'UNAUTHORIZED')) headers['www-authenticate'] = 'Bearer realm="tokend"'
-        const retryAfterMs = Math.max(
-          0,
-          ...errors.map((error) => (error.cause instanceof RateLimitedError ? error.cause.retryAfterMs : 0)),
+        const waits = errors.flatMap((error) =>
+          error.cause instanceof RateLimitedError ? [error.cause.retryAfterMs] : [],
         )
-        if (retryAfterMs > 0) headers['retry-after'] = String(Math.ceil(retryAfterMs / 1000))
+        if (waits.length > 0) headers['retry-after'] = String(Math.ceil(Math.max(...waits) / 1000))
         return { headers }
       },
       onError({ error, path, req }) {
@@ -245,6 +298,18 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
     res.status(500).json({ error: { code: 'internal', message: 'internal error' } })
   })
   return app
+}
+
+const SWEEP_INTERVAL_MS = 10 * 60_000
+
+/** Drops what has outlived its use: finished throttle windows, sessions expired a day ago. */
+async function sweep(db: Db, windowS: number, logger: Logger): Promise<void> {
+  try {
+    await sweepAttempts(db, windowS)
+    await deleteExpiredSessions(db, new Date(Date.now() - 86_400_000))
+  } catch (error) {
+    logger.warn({ err: error }, 'sweep failed')
+  }
 }
 
 async function ping(db: Db): Promise<boolean> {

@@ -5,6 +5,13 @@ describe('loadConfig', () => {
   it('has working defaults', () => {
     const config = loadConfig({})
     expect(config).toMatchObject({ PORT: 3000, TOKEND_TOKEN_PREFIX: 'tk', TOKEND_CACHE_MAX_ENTRIES: 100_000 })
+    expect(config).toMatchObject({
+      TOKEND_SIGNUP: 'closed',
+      TOKEND_TRIAL_KEY_DAYS: 30,
+      TOKEND_ARGON2_MEMORY_KIB: 19_456,
+      TOKEND_ARGON2_TIME_COST: 2,
+      TOKEND_PASSWORD_HASH_CONCURRENCY: 2,
+    })
     expect(config.DATABASE_URL).toBeUndefined()
     expect(config.TOKEND_DATA_DIR).toMatch(/\.data\/tokend$/)
   })
@@ -24,6 +31,12 @@ describe('loadConfig', () => {
     [{ TOKEND_CACHE_TTL_MS: '120000' }, 'TOKEND_CACHE_TTL_MS'],
     [{ TOKEND_CACHE_MAX_ENTRIES: '0' }, 'TOKEND_CACHE_MAX_ENTRIES'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ TOKEND_SIGNUP: 'maybe' }, 'TOKEND_SIGNUP'],
+    [{ TOKEND_TRIAL_KEY_DAYS: '14' }, 'TOKEND_TRIAL_KEY_DAYS'],
+    [{ TOKEND_TRIAL_KEY_DAYS: '91' }, 'TOKEND_TRIAL_KEY_DAYS'],
+    [{ TOKEND_ARGON2_MEMORY_KIB: '4096' }, 'TOKEND_ARGON2_MEMORY_KIB'],
+    [{ TOKEND_ARGON2_TIME_COST: '1' }, 'TOKEND_ARGON2_TIME_COST'],
+    [{ TOKEND_PASSWORD_HASH_CONCURRENCY: '0' }, 'TOKEND_PASSWORD_HASH_CONCURRENCY'],
   ])('rejects %o with one line naming %s', (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError)
     try {

@@ -42,6 +42,17 @@ export const configSchema = z.object({
   TOKEND_MAIL_FROM: z.string().min(3).default('tokend <tokend@localhost>'),
   TOKEND_LISTENER_HEARTBEAT_MS: integer(100, 10_000).default(1_000),
   TOKEND_LISTENER_TIMEOUT_MS: integer(100, 10_000).default(2_000),
+  TOKEND_SIGNUP: z.enum(['open', 'closed']).default('closed'),
+  TOKEND_TRIAL_KEY_DAYS: integer(15, 90).default(30),
+  TOKEND_JWT_ISSUER: z.string().min(1).max(200).default('tokend'),
+  TOKEND_JWT_AUDIENCE: z.string().min(1).max(200).default('tokend'),
+  // OWASP's argon2id minimum (m = 19 MiB, t = 2, p = 1) is the floor; only stronger is accepted.
+  TOKEND_ARGON2_MEMORY_KIB: integer(19_456, 1_048_576).default(19_456),
+  TOKEND_ARGON2_TIME_COST: integer(2, 20).default(2),
+  TOKEND_PASSWORD_HASH_CONCURRENCY: integer(1, 16).default(2),
+  TOKEND_LOGIN_WINDOW_S: integer(1, 86_400).default(900),
+  TOKEND_LOGIN_MAX_PER_USERNAME: integer(1, 10_000).default(10),
+  TOKEND_LOGIN_MAX_PER_ADDRESS: integer(1, 100_000).default(100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
 

@@ -1,6 +1,7 @@
 import type { Deps } from './deps.ts'
 import type { Principal, RequestMeta } from './principal.ts'
-import { checkKey, principalOf } from './tokens/verify.ts'
+import { looksLikeJwt } from './sessions/jwt.ts'
+import { checkKey, principalOf, sessionPrincipalOf } from './tokens/verify.ts'
 
 export interface Context {
   deps: Deps
@@ -18,9 +19,12 @@ export function createContextInner(deps: Deps, meta: RequestMeta, authorization:
       const token = bearerToken(authorization)
       if (token === null) return null
       const checked = await checkKey(deps, token)
-      if (!('record' in checked)) return null
-      deps.usage.touch(checked.record.id)
-      return principalOf(checked.record)
+      if ('record' in checked) {
+        deps.usage.touch(checked.record.id)
+        return principalOf(checked.record)
+      }
+      if (checked.reason === 'MALFORMED' && looksLikeJwt(token)) return sessionPrincipalOf(deps, token)
+      return null
     },
   }
 }

@@ -8,7 +8,10 @@ import type { Metrics } from './metrics/metrics.ts'
 import type { Mailer } from './notify/mailer.ts'
 import type { RateLimiter } from './ratelimit/rate-limiter.ts'
 import type { ReminderScheduler } from './reminders/reminder-scheduler.ts'
+import type { JwtRecord } from './sessions/jwt.ts'
+import type { SigningKeys } from './sessions/signing-keys.ts'
 import type { UsageRecorder } from './tokens/usage.ts'
+import type { PasswordHasher } from './users/passwords.ts'
 
 /** What procedures and services need from the running app. */
 export interface Deps {
@@ -16,7 +19,12 @@ export interface Deps {
   db: Db
   /** The pool under `db`, for the one hot query that is prepared by name. */
   pool: pg.Pool
+  /** Access keys, by digest. */
   cache: VerifyCache
+  /** Sessions and direct links behind JWTs, by session or link id. */
+  jwtCache: VerifyCache<JwtRecord>
+  signingKeys: SigningKeys
+  passwords: PasswordHasher
   /** Request limits that sibling services ask verify to apply, shared by every replica. */
   ratelimits: RateLimiter
   /** lastUsedAt, coalesced. */

@@ -16,16 +16,48 @@ export class DomainError extends Error {
 export type Reason =
   | 'invalid_input'
   | 'invalid_token'
+  | 'invalid_credentials'
   | 'forbidden'
+  | 'plan_required'
   | 'not_found'
   | 'token_revoked'
   | 'token_limit_reached'
+  | 'username_taken'
+  | 'conflict'
   | 'rate_limited'
   | 'unavailable'
 
 export class InvalidInputError extends DomainError {
-  constructor(message: string) {
+  /** `field` names the input field at fault; it becomes the error's one issue. */
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
     super('invalid_input', message)
+  }
+}
+
+/** Login failed: the same error whether the username is unknown or the password wrong. */
+export class InvalidCredentialsError extends DomainError {
+  constructor() {
+    super('invalid_credentials', 'unknown username or wrong password')
+  }
+}
+
+export class PlanRequiredError extends DomainError {
+  constructor(message: string) {
+    super('plan_required', message)
+  }
+}
+
+export class ConflictError extends DomainError {}
+
+export class RateLimitedError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super('rate_limited', message)
   }
 }
 
@@ -62,14 +94,5 @@ export class UnavailableError extends DomainError {
 export class TokenLimitError extends DomainError {
   constructor(max: number) {
     super('token_limit_reached', `the account already has ${max} active keys; revoke one before creating another`)
-  }
-}
-
-export class RateLimitedError extends DomainError {
-  constructor(
-    message: string,
-    readonly retryAfterMs: number,
-  ) {
-    super('rate_limited', message)
   }
 }

@@ -5,8 +5,10 @@ export type Role = 'admin' | 'manager'
 /** Reserved scopes that grant rights in tokend itself. */
 export const TOKEND_SCOPES = ['tokend:verify', 'tokend:scanner'] as const
 
-/** The authenticated caller of a procedure. */
-export interface Principal {
+/** The authenticated caller of a procedure: an access key, or a person's session. */
+export type Principal = AccessKeyPrincipal | SessionPrincipal
+
+export interface AccessKeyPrincipal {
   kind: 'access_key'
   tokenId: string
   accountId: string
@@ -18,6 +20,19 @@ export interface Principal {
   expiresAt: string | null
 }
 
+/** A signed-in user. Sessions manage an account; they hold no `tokend:*` scope. */
+export interface SessionPrincipal {
+  kind: 'session'
+  sessionId: string
+  userId: string
+  username: string
+  accountId: string
+  operator: boolean
+  role: Role
+  scopes: readonly string[]
+  expiresAt: string
+}
+
 /** Where a request came from, recorded with every audit event. */
 export interface RequestMeta {
   requestId: string | null
@@ -27,12 +42,22 @@ export interface RequestMeta {
 
 /** Who did something: a principal in a request, or the system itself. */
 export interface Actor extends RequestMeta {
-  type: 'access_key' | 'system'
+  type: 'access_key' | 'user' | 'system' | 'anonymous'
   id: string | null
 }
 
 export function actorOf(principal: Principal, meta: RequestMeta): Actor {
-  return { type: principal.kind, id: principal.tokenId, ...meta }
+  return { type: principal.kind === 'session' ? 'user' : 'access_key', id: principalId(principal), ...meta }
+}
+
+/** The id recorded as an object's creator: the key's, or the signed-in user's. */
+export function principalId(principal: Principal): string {
+  return principal.kind === 'session' ? principal.userId : principal.tokenId
+}
+
+/** Someone without credentials (signup, login, boot). */
+export function anonymous(meta: RequestMeta): Actor {
+  return { type: 'anonymous', id: null, ...meta }
 }
 
 export const SYSTEM_ACTOR: Actor = { type: 'system', id: null, requestId: null, address: null, userAgent: null }

@@ -5,15 +5,26 @@ type TRPC_ERROR_CODE_KEY = TRPCError['code']
 import { ZodError } from 'zod'
 import type { Context } from './context.ts'
 import { isDatabaseUnavailable } from './db/errors.ts'
-import { DomainError, RateLimitedError, type Reason, UnauthenticatedError, UnavailableError } from './errors.ts'
+import {
+  DomainError,
+  InvalidInputError,
+  RateLimitedError,
+  type Reason,
+  UnauthenticatedError,
+  UnavailableError,
+} from './errors.ts'
 
 const CODE_OF: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   invalid_input: 'BAD_REQUEST',
   invalid_token: 'UNAUTHORIZED',
+  invalid_credentials: 'UNAUTHORIZED',
   forbidden: 'FORBIDDEN',
+  plan_required: 'FORBIDDEN',
   not_found: 'NOT_FOUND',
   token_revoked: 'CONFLICT',
   token_limit_reached: 'CONFLICT',
+  username_taken: 'CONFLICT',
+  conflict: 'CONFLICT',
   rate_limited: 'TOO_MANY_REQUESTS',
   unavailable: 'SERVICE_UNAVAILABLE',
 }
@@ -43,13 +54,16 @@ const t = initTRPC.context<Context>().create({
     const issues =
       cause instanceof ZodError
         ? cause.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }))
-        : undefined
+        : cause instanceof InvalidInputError && cause.field
+          ? [{ path: cause.field, message: cause.message }]
+          : undefined
     // Internal errors say nothing about their cause to the caller; the log has it.
-    const message = issues
-      ? `invalid input: ${issues.map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message)).join('; ')}`
-      : reason === 'internal'
-        ? 'internal error'
-        : shape.message
+    const message =
+      issues && cause instanceof ZodError
+        ? `invalid input: ${issues.map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message)).join('; ')}`
+        : reason === 'internal'
+          ? 'internal error'
+          : shape.message
     const retryAfterMs = cause instanceof RateLimitedError ? cause.retryAfterMs : undefined
     return {
       ...shape,

@@ -18,3 +18,20 @@ export const futureDate = z.iso
   .datetime({ offset: true })
   .refine((value) => Date.parse(value) > Date.now(), 'must be in the future')
   .refine((value) => Date.parse(value) < Date.now() + MAX_EXPIRY_MS, 'must be within 100 years')
+
+export const username = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .min(3)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9._@+-]*$/, 'usernames are letters, digits and . _ @ + -, starting with a letter or digit')
+export const email = z.email().max(254)
+/** The password policy (NIST SP 800-63B): long enough, capped before it reaches argon2. */
+export const newPassword = z
+  .string()
+  .min(12, 'passwords have at least 12 characters')
+  .max(256, 'passwords have at most 256 characters')
+  .refine((value) => value.trim().length > 0 && new Set(value).size > 2, 'the password is too simple')
+/** Any password someone may already hold (the policy may have changed since); capped all the same. */
+export const givenPassword = z.string().min(1).max(256)

@@ -1,6 +1,17 @@
 import { generateKey } from '@tokend/keys'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Caller, issue, newAccount, type Reply, startTestApp, type TestApp } from './harness.ts'
+import {
+  type Caller,
+  createUser,
+  issue,
+  newAccount,
+  newSession,
+  PASSWORD,
+  type Reply,
+  startTestApp,
+  type TestApp,
+  uniqueName,
+} from './harness.ts'
 
 /**
  * The checks every procedure must pass: no credential, bad credentials, the wrong
@@ -9,8 +20,8 @@ import { type Caller, issue, newAccount, type Reply, startTestApp, type TestApp 
 interface Procedure {
   path: string
   kind: 'query' | 'mutation'
-  /** A valid input acting on the caller's own account (`own` is a key id of that account). */
-  input: (own: { keyId: string; token: string }) => unknown
+  /** A valid input acting on the caller's own account (`own`: a key of that account and an admin of it). */
+  input: (own: Own) => unknown
   /** Who may call it: every key, admins, or the operator account. */
   who: 'any' | 'verifier' | 'reader' | 'admin' | 'operator reader' | 'operator admin'
   /** Whether the input names an object (a key) that can belong to another account. */
@@ -42,11 +53,57 @@ const procedures: Procedure[] = [
     input: () => ({ accountId: customer.accountId, status: 'active' }),
     who: 'operator admin',
   },
+  {
+    path: 'account.setPlan',
+    kind: 'mutation',
+    input: () => ({ accountId: customer.accountId, plan: 'paid' }),
+    who: 'operator admin',
+  },
+  {
+    path: 'user.create',
+    kind: 'mutation',
+    input: () => ({ username: uniqueName(), email: 'someone@example.com', password: PASSWORD }),
+    who: 'admin',
+  },
+  { path: 'user.list', kind: 'query', input: () => ({}), who: 'reader' },
+  {
+    path: 'user.setRole',
+    kind: 'mutation',
+    input: async (own) => ({ id: (await createUser(own.admin)).id, role: 'admin' }),
+    who: 'admin',
+  },
+  {
+    path: 'user.remove',
+    kind: 'mutation',
+    input: async (own) => ({ id: (await createUser(own.admin)).id }),
+    who: 'admin',
+  },
+  { path: 'direct.create', kind: 'mutation', input: () => ({ resourceType: 'ai', resourceId: 'r1' }), who: 'admin' },
+  { path: 'direct.list', kind: 'query', input: () => ({}), who: 'reader' },
+  {
+    path: 'direct.delete',
+    kind: 'mutation',
+    input: async (own) => {
+      const created = await own.admin.mutation('direct.create', { resourceType: 'ai', resourceId: 'r1' })
+      return { id: created.body.result.data.id }
+    },
+    who: 'admin',
+  },
+  { path: 'signingKey.list', kind: 'query', input: () => undefined, who: 'operator reader' },
+  { path: 'signingKey.rotate', kind: 'mutation', input: () => undefined, who: 'operator admin' },
 ]
+
+interface Own {
+  keyId: string
+  token: string
+  admin: Caller
+}
 
 let t: TestApp
 let customer: Awaited<ReturnType<typeof newAccount>>
 let manager: Caller
+let adminSession: Caller
+let managerSession: Caller
 let badKeys: Record<string, string>
 
 afterAll(() => t?.stop())
@@ -55,6 +112,10 @@ beforeAll(async () => {
   t = await startTestApp()
   customer = await newAccount(t.operator, 'customer')
   manager = t.operator.as((await issue(customer.admin, { name: 'reader', role: 'manager' })).token)
+  adminSession = (await newSession(customer.admin, { role: 'admin' })).session
+  managerSession = (await newSession(customer.admin, { role: 'manager' })).session
+  const loggedOut = await newSession(customer.admin)
+  await loggedOut.session.mutation('auth.logout')
   const revoked = await issue(customer.admin)
   await customer.admin.mutation('token.revoke', { id: revoked.id })
   const disabled = await issue(customer.admin)
@@ -70,17 +131,20 @@ beforeAll(async () => {
     revoked: revoked.token,
     disabled: disabled.token,
     expired: expired.token,
+    'logged-out session': loggedOut.token,
+    'forged session': `${loggedOut.token.split('.').slice(0, 2).join('.')}.${'A'.repeat(86)}`,
   }
 })
 
-function call(caller: Caller, procedure: Procedure, input: unknown): Promise<Reply<any>> {
-  return procedure.kind === 'query' ? caller.query(procedure.path, input) : caller.mutation(procedure.path, input)
+async function call(caller: Caller, procedure: Procedure, input: unknown): Promise<Reply<any>> {
+  const resolved = await input
+  return procedure.kind === 'query' ? caller.query(procedure.path, resolved) : caller.mutation(procedure.path, resolved)
 }
 
-/** A fresh key of `caller`'s account to act on, so one check never disturbs another. */
-async function ownKey(admin: Caller) {
+/** A fresh key of `admin`'s account to act on, so one check never disturbs another. */
+async function ownKey(admin: Caller): Promise<Own> {
   const key = await issue(admin, { name: 'target' })
-  return { keyId: key.id, token: key.token }
+  return { keyId: key.id, token: key.token, admin }
 }
 
 describe.each(procedures)('$path', (procedure) => {
@@ -110,7 +174,7 @@ describe.each(procedures)('$path', (procedure) => {
       const reply = await t.operator.as(undefined).send<any>(path, {
         method: procedure.kind === 'query' ? 'GET' : 'POST',
         headers: { authorization, 'content-type': 'application/json' },
-        ...(procedure.kind === 'mutation' ? { body: JSON.stringify(procedure.input(own)) } : {}),
+        ...(procedure.kind === 'mutation' ? { body: JSON.stringify(await procedure.input(own)) } : {}),
       })
       expect(reply.status).toBe(401)
     }
@@ -133,6 +197,19 @@ describe.each(procedures)('$path', (procedure) => {
     const reply = await call(customer.admin, procedure, procedure.input(await ownKey(customer.admin)))
     const allowed = ['any', 'reader', 'admin'].includes(procedure.who)
     expect(reply.status).toBe(allowed ? 200 : 403)
+  })
+
+  // People sign in for the same rights: a session acts exactly as a key of its role does.
+  it('treats an admin session like an admin key of its account', async () => {
+    const byKey = await call(customer.admin, procedure, procedure.input(await ownKey(customer.admin)))
+    const bySession = await call(adminSession, procedure, procedure.input(await ownKey(customer.admin)))
+    expect(bySession.status).toBe(byKey.status)
+  })
+
+  it('treats a manager session like a manager key', async () => {
+    const byKey = await call(manager, procedure, procedure.input(await ownKey(customer.admin)))
+    const bySession = await call(managerSession, procedure, procedure.input(await ownKey(customer.admin)))
+    expect(bySession.status).toBe(byKey.status)
   })
 
   it('allows the operator admin', async () => {

@@ -75,3 +75,39 @@ export async function newAccount(operator: Caller, name = 'customer') {
   const admin = await issue(operator, { name: `${name} admin`, role: 'admin', accountId, environment: 'live' })
   return { accountId, admin: operator.as(admin.token), adminKey: admin }
 }
+
+/** A password that meets the policy, for every test user. */
+export const PASSWORD = 'correct horse battery staple'
+let users = 0
+
+/** A fresh username, unique across the run. */
+export function uniqueName(stem = 'user'): string {
+  return `${stem}${Date.now().toString(36)}${(users++).toString(36)}`
+}
+
+/** Creates a user through `admin` (into `accountId` when given). */
+export async function createUser(admin: Caller, input: { role?: 'admin' | 'manager'; accountId?: string } = {}) {
+  const username = uniqueName()
+  const reply = await admin.mutation('user.create', {
+    username,
+    email: `${username}@example.com`,
+    password: PASSWORD,
+    ...input,
+  })
+  if (reply.status !== 200) throw new Error(`user.create failed: ${JSON.stringify(reply.body)}`)
+  return reply.body.result.data as { id: string; accountId: string; username: string; role: string }
+}
+
+/** Signs `username` in; returns the login answer's data. */
+export async function login(caller: Caller, username: string, password = PASSWORD) {
+  const reply = await caller.as(undefined).mutation('auth.login', { username, password })
+  if (reply.status !== 200) throw new Error(`login failed: ${JSON.stringify(reply.body)}`)
+  return reply.body.result.data as { username: string; token: string; expiresAt: string }
+}
+
+/** Creates a user and signs it in; `session` calls with the session token. */
+export async function newSession(admin: Caller, input: { role?: 'admin' | 'manager'; accountId?: string } = {}) {
+  const user = await createUser(admin, input)
+  const { token } = await login(admin, user.username)
+  return { user, token, session: admin.as(token) }
+}

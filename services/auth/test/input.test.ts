@@ -8,7 +8,7 @@ let keyId: string
 afterAll(() => t?.stop())
 
 beforeAll(async () => {
-  t = await startTestApp()
+  t = await startTestApp({ TOKEND_SIGNUP: 'open' })
   keyId = (await issue(t.operator)).id
 })
 
@@ -20,6 +20,13 @@ async function snapshot() {
     union all select 'access_keys', count(*)::int from access_keys
     union all select 'audit_events', count(*)::int from audit_events
     union all select 'changed_keys', count(*)::int from access_keys where revoked_at is not null or disabled
+    union all select 'users', count(*)::int from users
+    union all select 'sessions', count(*)::int from sessions
+    union all select 'revoked_sessions', count(*)::int from sessions where revoked_at is not null
+    union all select 'directs', count(*)::int from directs
+    union all select 'signing_keys', count(*)::int from signing_keys
+    union all select 'throttle', coalesce(sum(attempts), 0)::int from login_throttle
+    union all select 'plans', count(*)::int from accounts where plan = 'paid'
   `.execute(db)
   return rows
 }
@@ -97,7 +104,54 @@ const cases: Array<[string, 'query' | 'mutation', string, unknown, string?]> = [
   ['rotate: fractional oldExpiresIn', 'mutation', 'token.rotate', { id: 'tok_1', oldExpiresIn: 1.5 }, 'oldExpiresIn'],
   ['account.create: no name', 'mutation', 'account.create', {}, 'name'],
   ['account.create: bad plan', 'mutation', 'account.create', { name: 'a', plan: 'gold' }, 'plan'],
+  ['account.setPlan: no plan', 'mutation', 'account.setPlan', { accountId: 'acc_1' }, 'plan'],
+  ['signup: no input', 'mutation', 'auth.signup', undefined],
+  ['signup: short password', 'mutation', 'auth.signup', signup({ password: 'short' }), 'password'],
+  ['signup: oversized password', 'mutation', 'auth.signup', signup({ password: long }), 'password'],
+  ['signup: password not a string', 'mutation', 'auth.signup', signup({ password: 12 }), 'password'],
+  ['signup: bad email', 'mutation', 'auth.signup', signup({ email: 'nope' }), 'email'],
+  ['signup: oversized username', 'mutation', 'auth.signup', signup({ username: long }), 'username'],
+  ['signup: unknown field', 'mutation', 'auth.signup', signup({ plan: 'paid' })],
+  ['login: no input', 'mutation', 'auth.login', undefined],
+  ['login: no password', 'mutation', 'auth.login', { username: 'someone' }, 'password'],
+  ['login: empty username', 'mutation', 'auth.login', { username: '', password: 'x' }, 'username'],
+  ['login: oversized password', 'mutation', 'auth.login', { username: 'someone', password: long }, 'password'],
+  ['login: oversized username', 'mutation', 'auth.login', { username: long, password: 'x' }, 'username'],
+  ['login: password not a string', 'mutation', 'auth.login', { username: 'someone', password: ['x'] }, 'password'],
+  ['boot: hash not a string', 'mutation', 'auth.boot', { directHash: {} }, 'directHash'],
+  ['boot: oversized hash', 'mutation', 'auth.boot', { directHash: `direct.${long}` }, 'directHash'],
+  ['user.create: no password', 'mutation', 'user.create', { username: 'someone', email: 'a@b.test' }, 'password'],
+  ['user.create: bad role', 'mutation', 'user.create', signupUser({ role: 'owner' }), 'role'],
+  ['user.create: weak password', 'mutation', 'user.create', signupUser({ password: 'aaaaaaaaaaaaaaaa' }), 'password'],
+  ['user.setRole: bad role', 'mutation', 'user.setRole', { id: 'usr_1', role: 'root' }, 'role'],
+  ['user.remove: no id', 'mutation', 'user.remove', {}, 'id'],
+  ['user.list: limit too big', 'query', 'user.list', { limit: 1_000 }, 'limit'],
+  ['direct.create: no resource', 'mutation', 'direct.create', {}, 'resourceType'],
+  ['direct.create: colon in id', 'mutation', 'direct.create', { resourceType: 'ai', resourceId: 'a:b' }, 'resourceId'],
+  ['direct.create: bad type', 'mutation', 'direct.create', { resourceType: 'AI!', resourceId: 'x' }, 'resourceType'],
+  [
+    'direct.create: bad environment',
+    'mutation',
+    'direct.create',
+    { resourceType: 'ai', resourceId: 'x', environment: 'prod' },
+    'environment',
+  ],
+  ['direct.delete: id not a string', 'mutation', 'direct.delete', { id: 5 }, 'id'],
 ]
+
+function signup(overrides: Record<string, unknown>) {
+  return {
+    accountName: 'acme',
+    username: 'founder',
+    email: 'founder@acme.test',
+    password: 'a fine long password',
+    ...overrides,
+  }
+}
+
+function signupUser(overrides: Record<string, unknown>) {
+  return { username: 'someone', email: 'someone@acme.test', password: 'a fine long password', ...overrides }
+}
 
 describe('bad input', () => {
   it.each(cases)(

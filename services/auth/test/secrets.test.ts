@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { issue, startTestApp, type TestApp } from './harness.ts'
+import { issue, newSession, PASSWORD, startTestApp, type TestApp } from './harness.ts'
 
 let t: TestApp
 
@@ -14,7 +14,10 @@ async function everythingStored(): Promise<string> {
   const { rows } = await sql<{ dump: string }>`
     select (select coalesce(json_agg(a), '[]') from accounts a)::text
       || (select coalesce(json_agg(k), '[]') from access_keys k)::text
-      || (select coalesce(json_agg(e), '[]') from audit_events e)::text as dump
+      || (select coalesce(json_agg(e), '[]') from audit_events e)::text
+      || (select coalesce(json_agg(u), '[]') from users u)::text
+      || (select coalesce(json_agg(s), '[]') from sessions s)::text
+      || (select coalesce(json_agg(d), '[]') from directs d)::text as dump
   `.execute(t.app.deps.db)
   return rows[0]?.dump ?? ''
 }
@@ -98,5 +101,28 @@ describe('secrets', () => {
       expect(event.address).toBeTruthy()
       expect(event.request_id).toBeTruthy()
     }
+  })
+
+  it('never stores or logs a password, a session token or a direct hash', async () => {
+    const person = await newSession(t.operator, { role: 'admin' })
+    await person.session.query('me')
+    const direct = (await t.operator.mutation('direct.create', { resourceType: 'ai', resourceId: 'r1' })).body.result
+      .data
+    const booted = (await t.operator.as(undefined).mutation('auth.boot', { directHash: direct.hash })).body.result.data
+    await t.operator.mutation('token.verify', { token: booted.token })
+    await t.operator
+      .as(undefined)
+      .mutation('auth.login', { username: person.user.username, password: 'a wrong one 123' })
+    await person.session.mutation('auth.logout')
+
+    const stored = await everythingStored()
+    const logs = t.logs.join('')
+    const signature = (jwt: string) => jwt.split('.')[2] as string
+    for (const secret of [PASSWORD, 'a wrong one 123', signature(person.token), signature(booted.token), direct.hash]) {
+      expect(stored).not.toContain(secret)
+      expect(logs).not.toContain(secret)
+    }
+    const listed = JSON.stringify((await t.operator.query('direct.list', {})).body)
+    expect(listed).not.toContain(direct.hash)
   })
 })

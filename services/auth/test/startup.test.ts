@@ -32,6 +32,8 @@ describe('start-up', () => {
       .execute()) as { name: string }[]
     expect(migrations.map((m) => m.name)).toContain('2026-11-23T0800_core')
     expect(new Set(migrations.map((m) => m.name)).size).toBe(migrations.length)
+    // One signing key, created by whichever replica migrated.
+    expect(await db.selectFrom('signing_keys').select('id').execute()).toHaveLength(1)
 
     // The one key works on every replica.
     for (const app of apps) {

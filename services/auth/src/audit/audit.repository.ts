@@ -6,7 +6,7 @@ export interface AuditEntry {
   accountId: string | null
   action: string
   targetType: string
-  targetId: string
+  targetId: string | null
   data?: Record<string, unknown>
 }
 

@@ -3,8 +3,14 @@ import type { KeyRecord } from './key-record.ts'
 
 export { KeyRecord } from './key-record.ts'
 
+/** What any cached record carries: its account, and when it stops being valid. */
+export interface Cacheable {
+  accountId: string
+  /** Epoch milliseconds, or null for never. */
+  expiresAt: number | null
+}
+
 const UNKNOWN = Symbol('unknown key')
-type Entry = KeyRecord | typeof UNKNOWN
 
 export interface VerifyCacheOptions {
   maxEntries: number
@@ -25,9 +31,9 @@ export interface VerifyCacheOptions {
  * The cache starts suspended: until the change channel is subscribed it neither
  * answers from memory nor stores, since it could not hear of changes.
  */
-export class VerifyCache {
-  readonly #lru: LRUCache<string, Entry>
-  readonly #inflight = new Map<string, Promise<KeyRecord | null>>()
+export class VerifyCache<R extends Cacheable = KeyRecord> {
+  readonly #lru: LRUCache<string, R | typeof UNKNOWN>
+  readonly #inflight = new Map<string, Promise<R | null>>()
   readonly #options: VerifyCacheOptions
   #epoch = 0
   #active = false
@@ -36,7 +42,7 @@ export class VerifyCache {
 
   constructor(options: VerifyCacheOptions) {
     this.#options = options
-    this.#lru = new LRUCache<string, Entry>({ max: options.maxEntries, ttl: Math.max(options.ttlMs, 1) })
+    this.#lru = new LRUCache<string, R | typeof UNKNOWN>({ max: options.maxEntries, ttl: Math.max(options.ttlMs, 1) })
   }
 
   get size(): number {
@@ -44,7 +50,7 @@ export class VerifyCache {
   }
 
   /** The key's record, loading it through `load` on a miss (null: no such key). */
-  async lookup(digest: string, load: (digest: string) => Promise<KeyRecord | null>): Promise<KeyRecord | null> {
+  async lookup(digest: string, load: (digest: string) => Promise<R | null>): Promise<R | null> {
     const hit = this.#active ? this.#lru.get(digest) : undefined
     if (hit !== undefined) {
       this.stats.hits++
@@ -55,7 +61,7 @@ export class VerifyCache {
     if (joined) return joined
     const epoch = this.#epoch
     this.stats.loads++
-    const pending: Promise<KeyRecord | null> = load(digest)
+    const pending: Promise<R | null> = load(digest)
       .then((record) => {
         if (epoch === this.#epoch) this.#store(digest, record)
         return record
@@ -76,11 +82,16 @@ export class VerifyCache {
 
   /** Forgets every key of one account (suspension, bulk changes). */
   evictAccount(accountId: string): void {
+    this.evictWhere((record) => record.accountId === accountId)
+  }
+
+  /** Forgets every record that `match` picks; loads under way will not store. */
+  evictWhere(match: (record: R) => boolean): void {
     this.#epoch++
     this.#inflight.clear()
     const digests: string[] = []
     for (const [digest, entry] of this.#lru.entries()) {
-      if (entry !== UNKNOWN && entry.accountId === accountId) digests.push(digest)
+      if (entry !== UNKNOWN && match(entry)) digests.push(digest)
     }
     for (const digest of digests) this.#lru.delete(digest)
     this.stats.evictions += digests.length
@@ -109,7 +120,7 @@ export class VerifyCache {
     return this.#active
   }
 
-  #store(digest: string, record: KeyRecord | null): void {
+  #store(digest: string, record: R | null): void {
     if (!this.#active) return
     if (record === null) {
       if (this.#options.negativeTtlMs > 0) this.#lru.set(digest, UNKNOWN, { ttl: this.#options.negativeTtlMs })

@@ -2,6 +2,8 @@ import { sql } from 'kysely'
 import { cacheKey } from '../cache/cache-key.ts'
 import type { VerifyCache } from '../cache/verify-cache.ts'
 import type { Db } from '../db/database.ts'
+import type { JwtRecord } from '../sessions/jwt.ts'
+import type { SigningKeys } from '../sessions/signing-keys.ts'
 
 /** The Postgres channel every replica LISTENs on. */
 export const CHANGES_CHANNEL = 'tokend_changes'
@@ -11,29 +13,77 @@ export const CHANGES_CHANNEL = 'tokend_changes'
  * payloads are limited to 8000 bytes, so a change to many keys of an account is one
  * account event, never a list of keys.
  */
-export type ChangeEvent = ({ type: 'key'; digest: string } | { type: 'account'; accountId: string }) & {
+export type ChangeEvent = (
+  | { type: 'key'; digest: string }
+  | { type: 'account'; accountId: string }
+  /** A session logged out. */
+  | { type: 'session'; sessionId: string }
+  /** A user's role changed or the user was removed: every session of theirs. */
+  | { type: 'user'; userId: string }
+  /** A direct link was deleted. */
+  | { type: 'direct'; directId: string }
+  /** A signing key was added or retired: reload them. */
+  | { type: 'signing_keys' }
+) & {
   /** When the change was announced (epoch ms), for the invalidation-lag metric. */
   sentAt?: number
 }
 
 export function encodeChange(event: ChangeEvent): string {
   const t = event.sentAt ?? Date.now()
-  return JSON.stringify(event.type === 'key' ? { k: event.digest, t } : { a: event.accountId, t })
+  switch (event.type) {
+    case 'key':
+      return JSON.stringify({ k: event.digest, t })
+    case 'account':
+      return JSON.stringify({ a: event.accountId, t })
+    case 'session':
+      return JSON.stringify({ s: event.sessionId, t })
+    case 'user':
+      return JSON.stringify({ u: event.userId, t })
+    case 'direct':
+      return JSON.stringify({ d: event.directId, t })
+    case 'signing_keys':
+      return JSON.stringify({ j: 1, t })
+  }
 }
 
 export function decodeChange(payload: string | undefined): ChangeEvent | null {
   try {
-    const value = JSON.parse(payload ?? '') as { k?: unknown; a?: unknown; t?: unknown }
+    const value = JSON.parse(payload ?? '') as Record<string, unknown>
     const sentAt = typeof value.t === 'number' ? value.t : undefined
     if (typeof value.k === 'string') return { type: 'key', digest: value.k, sentAt }
     if (typeof value.a === 'string') return { type: 'account', accountId: value.a, sentAt }
+    if (typeof value.s === 'string') return { type: 'session', sessionId: value.s, sentAt }
+    if (typeof value.u === 'string') return { type: 'user', userId: value.u, sentAt }
+    if (typeof value.d === 'string') return { type: 'direct', directId: value.d, sentAt }
+    if (value.j === 1) return { type: 'signing_keys', sentAt }
   } catch {}
   return null
 }
 
-export function applyChange(cache: VerifyCache, event: ChangeEvent): void {
-  if (event.type === 'key') cache.evict(cacheKey(event.digest))
-  else cache.evictAccount(event.accountId)
+/** What one replica keeps that a change may invalidate. */
+export interface ChangeTargets {
+  cache: VerifyCache
+  jwtCache: VerifyCache<JwtRecord>
+  signingKeys: Pick<SigningKeys, 'refresh'>
+}
+
+export async function applyChange(targets: ChangeTargets, event: ChangeEvent): Promise<void> {
+  switch (event.type) {
+    case 'key':
+      return targets.cache.evict(cacheKey(event.digest))
+    case 'account':
+      targets.cache.evictAccount(event.accountId)
+      return targets.jwtCache.evictAccount(event.accountId)
+    case 'session':
+      return targets.jwtCache.evict(event.sessionId)
+    case 'user':
+      return targets.jwtCache.evictWhere((record) => record.kind === 'session' && record.userId === event.userId)
+    case 'direct':
+      return targets.jwtCache.evict(event.directId)
+    case 'signing_keys':
+      return targets.signingKeys.refresh()
+  }
 }
 
 /**
@@ -42,7 +92,7 @@ export function applyChange(cache: VerifyCache, event: ChangeEvent): void {
  * to this replica's cache right after the commit, before the caller gets its answer.
  */
 export async function changeTransaction<T>(
-  deps: { db: Db; cache: VerifyCache },
+  deps: ChangeTargets & { db: Db },
   work: (trx: Db, announce: (event: ChangeEvent) => Promise<void>) => Promise<T>,
 ): Promise<T> {
   const events: ChangeEvent[] = []
@@ -52,6 +102,6 @@ export async function changeTransaction<T>(
       events.push(event)
     }),
   )
-  for (const event of events) applyChange(deps.cache, event)
+  for (const event of events) await applyChange(deps, event)
   return result
 }

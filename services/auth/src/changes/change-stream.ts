@@ -1,7 +1,8 @@
 import type { ChangeEvent } from './change-events.ts'
 import type { ChangeListener } from './change-listener.ts'
 
-export type StreamEvent = { type: 'ready' } | ChangeEvent
+/** What client caches hold are access keys: they hear of key and account changes only. */
+export type StreamEvent = { type: 'ready' } | Extract<ChangeEvent, { type: 'key' | 'account' }>
 
 /**
  * This replica's change events as an async stream for remote caches (the client's).
@@ -17,6 +18,7 @@ export async function* changeStream(
   let lost = false
   let wake: (() => void) | undefined
   const onChange = (event: ChangeEvent) => {
+    if (event.type !== 'key' && event.type !== 'account') return
     queue.push(event)
     wake?.()
   }

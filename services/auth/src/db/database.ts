@@ -1,6 +1,7 @@
 import { Kysely, type Migration, Migrator, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import * as core from './migrations/2026-11-23T0800_core.ts'
+import * as people from './migrations/2026-11-23T0810_people.ts'
 import * as limits from './migrations/2026-11-23T0900_limits.ts'
 import * as reminders from './migrations/2026-11-23T1000_reminders.ts'
 import type { Database } from './schema.ts'
@@ -10,6 +11,7 @@ export type Db = Kysely<Database>
 // Listed by hand rather than read from the folder, so a bundled build still has them.
 const migrations: Record<string, Migration> = {
   '2026-11-23T0800_core': core,
+  '2026-11-23T0810_people': people,
   '2026-11-23T0900_limits': limits,
   '2026-11-23T1000_reminders': reminders,
 }

@@ -8,6 +8,11 @@ export interface Database {
   audit_events: AuditEventsTable
   rate_limit_counters: RateLimitCountersTable
   expiry_reminders: ExpiryRemindersTable
+  users: UsersTable
+  sessions: SessionsTable
+  signing_keys: SigningKeysTable
+  directs: DirectsTable
+  login_throttle: LoginThrottleTable
 }
 
 export interface AccountsTable {
@@ -68,6 +73,54 @@ export interface ExpiryRemindersTable {
   sent_at: Timestamp | null
 }
 
+export interface UsersTable {
+  id: string
+  account_id: string
+  username: string
+  email: string
+  password_hash: string
+  role: 'admin' | 'manager'
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>
+}
+
+export interface SessionsTable {
+  id: string
+  user_id: string
+  account_id: string
+  expires_at: ColumnType<Date, Date | string, Date | string>
+  revoked_at: Timestamp | null
+  address: string | null
+  user_agent: string | null
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>
+}
+
+/** An Ed25519 key pair as JWKs. `private_jwk` is secret: whoever reads it can mint sessions. */
+export interface SigningKeysTable {
+  id: string
+  public_jwk: ColumnType<Record<string, string>, string, string>
+  private_jwk: ColumnType<Record<string, string>, string, string>
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>
+  retired_at: Timestamp | null
+}
+
+export interface DirectsTable {
+  id: string
+  account_id: string
+  digest: string
+  start: string
+  resource_type: string
+  resource_id: string
+  environment: 'live' | 'test'
+  created_by: string | null
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>
+}
+
+export interface LoginThrottleTable {
+  key: string
+  window_start: ColumnType<Date, Date | string, Date | string>
+  attempts: number
+}
+
 export type AccountRow = Selectable<AccountsTable>
 export type NewAccount = Insertable<AccountsTable>
 export type AccountUpdate = Updateable<AccountsTable>
@@ -75,3 +128,7 @@ export type AccessKeyRow = Selectable<AccessKeysTable>
 export type NewAccessKey = Insertable<AccessKeysTable>
 export type AccessKeyUpdate = Updateable<AccessKeysTable>
 export type NewAuditEvent = Insertable<AuditEventsTable>
+export type UserRow = Selectable<UsersTable>
+export type SessionRow = Selectable<SessionsTable>
+export type SigningKeyRow = Selectable<SigningKeysTable>
+export type DirectRow = Selectable<DirectsTable>

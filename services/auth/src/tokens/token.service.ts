@@ -1,9 +1,11 @@
 import { digestKey, type Environment, generateKey, parseKey } from '@tokend/keys'
+import { findAccount } from '../accounts/account.repository.ts'
+import { planExpiry, requireEnvironmentAllowed } from '../accounts/plans.ts'
 import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction } from '../changes/change-events.ts'
 import type { Config } from '../config.ts'
 import type { Db } from '../db/database.ts'
-import type { AccessKeyRow } from '../db/schema.ts'
+import type { AccessKeyRow, AccountRow } from '../db/schema.ts'
 import type { Deps } from '../deps.ts'
 import {
   ForbiddenError,
@@ -14,7 +16,7 @@ import {
   TokenRevokedError,
 } from '../errors.ts'
 import { newId } from '../ids.ts'
-import { type Actor, type Principal, type Role, TOKEND_SCOPES } from '../principal.ts'
+import { type Actor, type Principal, principalId, type Role, TOKEND_SCOPES } from '../principal.ts'
 import * as keys from './token.repository.ts'
 
 export type ExpiresIn = '30d' | '90d' | '1y' | 'never'
@@ -87,10 +89,11 @@ export async function issueToken({ deps, principal, actor }: TokenContext, input
   const role = input.role ?? 'manager'
   const scopes = [...new Set(input.scopes ?? [])]
   checkGrant(principal, role, scopes)
-  const expiresAt = resolveExpiry(input)
 
   return deps.db.transaction().execute(async (trx) => {
-    await reserveKeyCreation(trx, deps.config, accountId)
+    const account = await reserveKeyCreation(trx, deps.config, accountId)
+    requireEnvironmentAllowed(account.plan, input.environment)
+    const expiresAt = planExpiry(account.plan, deps.config.TOKEND_TRIAL_KEY_DAYS, resolveExpiry(input))
     const { token, row } = await createKey(trx, deps.config.TOKEND_TOKEN_PREFIX, {
       accountId,
       environment: input.environment,
@@ -99,7 +102,7 @@ export async function issueToken({ deps, principal, actor }: TokenContext, input
       role,
       scopes,
       expiresAt,
-      createdBy: principal.tokenId,
+      createdBy: principalId(principal),
       rotatedFrom: null,
     })
     await recordAudit(trx, actor, {
@@ -186,10 +189,17 @@ export async function rotateToken(
     let old = owned(principal, await keys.findKeyById(trx, input.id, { forUpdate: true }))
     if (old.revoked_at) throw new TokenRevokedError()
     checkGrant(principal, old.role, old.scopes)
-    await reserveKeyCreation(trx, deps.config, old.account_id)
+    const account = await reserveKeyCreation(trx, deps.config, old.account_id)
+    requireEnvironmentAllowed(account.plan, old.environment)
     const now = Date.now()
-    // The new key lives as long as the old one was meant to, counted from now.
+    // The new key lives as long as the old one was meant to, counted from now (within the plan's bound).
     const lifetime = old.expires_at ? old.expires_at.getTime() - old.created_at.getTime() : null
+    const expiresAt = planExpiry(
+      account.plan,
+      deps.config.TOKEND_TRIAL_KEY_DAYS,
+      lifetime === null ? null : new Date(now + lifetime),
+      now,
+    )
     const created = await createKey(trx, deps.config.TOKEND_TOKEN_PREFIX, {
       accountId: old.account_id,
       environment: old.environment,
@@ -197,8 +207,8 @@ export async function rotateToken(
       detail: old.detail,
       role: old.role,
       scopes: old.scopes,
-      expiresAt: lifetime === null ? null : new Date(now + lifetime),
-      createdBy: principal.tokenId,
+      expiresAt,
+      createdBy: principalId(principal),
       rotatedFrom: old.id,
     })
     // The old key's expiry may only move closer, never further away.
@@ -226,16 +236,16 @@ export async function rotateToken(
  * Checks the account may get one more key (SPEC §9): active, under the active-key
  * limit and under the creations-per-minute limit. The account row stays locked until
  * the transaction ends, so calls racing on any number of replicas take turns and
- * never create a 21st key.
+ * never create a 21st key. Returns the account.
  */
 async function reserveKeyCreation(
   trx: Db,
   limits: Pick<Config, 'TOKEND_MAX_ACTIVE_KEYS' | 'TOKEND_KEY_CREATIONS_PER_MINUTE' | 'TOKEND_KEY_CREATION_WINDOW_MS'>,
   accountId: string,
-): Promise<void> {
+): Promise<AccountRow> {
   const account = await trx
     .selectFrom('accounts')
-    .select('status')
+    .selectAll()
     .where('id', '=', accountId)
     .forUpdate()
     .executeTakeFirst()
@@ -251,6 +261,7 @@ async function reserveKeyCreation(
       retryAfterMs,
     )
   }
+  return account
 }
 
 export async function createKey(
@@ -355,7 +366,7 @@ function tokenInfo(row: AccessKeyRow): TokenInfo {
   }
 }
 
-function issued(token: string, row: AccessKeyRow): IssuedToken {
+export function issued(token: string, row: AccessKeyRow): IssuedToken {
   return {
     token,
     id: row.id,
