@@ -7,7 +7,7 @@ export interface RunningTokend {
   databaseUrl: string
   /** The operator account's admin key, printed once by the first start. */
   bootstrapKey: string
-  /** Lines of tokend's log that record a `token.verify` request (one per HTTP request). */
+  /** Lines of tokend's log that record a `token.verify` request (one per HTTP request; tokend logs at debug here). */
   verifyRequests(): number
   /** Stops the process (SIGKILL by default: an outage, not a drain), keeping the database. */
   halt(signal?: NodeJS.Signals): Promise<void>
@@ -26,6 +26,8 @@ export async function startTokend(
 ): Promise<RunningTokend> {
   const owned = database ? undefined : await freshDatabase()
   const databaseUrl = database?.url ?? (owned as { url: string }).url
+  // At debug, tokend also logs the verify requests its fast path answers.
+  env = { LOG_LEVEL: 'debug', ...env }
   let running = await startTokendProcess({ DATABASE_URL: databaseUrl, PORT: '0', ...env })
   const bootstrapKey = database?.bootstrapKey ?? /\b(tk_live_[0-9A-Za-z]{49})\b/.exec(running.output())?.[1]
   if (!bootstrapKey) throw new Error(`tokend printed no bootstrap key:\n${running.output()}`)

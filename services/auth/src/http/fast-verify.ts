@@ -104,6 +104,13 @@ async function verify(
     'content-length': Buffer.byteLength(json),
   })
   res.end(json)
+  // Successful verifies are the bulk of all traffic: logged only at debug (metrics count them all).
+  if (deps.logger.isLevelEnabled('debug')) {
+    deps.logger.debug(
+      { req: { id: requestId, method: 'POST', path: req.url }, res: { statusCode: 200 } },
+      'request completed',
+    )
+  }
 }
 
 function isJson(contentType: string | undefined): boolean {

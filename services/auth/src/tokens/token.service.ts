@@ -1,5 +1,4 @@
 import { digestKey, type Environment, generateKey, parseKey } from '@tokend/keys'
-import { findAccount } from '../accounts/account.repository.ts'
 import { planExpiry, requireEnvironmentAllowed } from '../accounts/plans.ts'
 import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction } from '../changes/change-events.ts'
