@@ -160,3 +160,29 @@ describe('expiry reminders', () => {
     expect(await Promise.all([replica().tick(), replica().tick()])).toEqual([0, 0])
   })
 })
+
+describe('recipients', () => {
+  it("are the account's admin users, not its managers nor another account's", async () => {
+    const { accountAdminEmails } = await import('../src/notify/recipients.ts')
+    const db = t.app.deps.db
+    await db.insertInto('accounts').values({ id: 'acc_recipients', name: 'r', plan: 'paid' }).execute()
+    const user = (id: string, email: string, role: 'admin' | 'manager', accountId = 'acc_recipients') => ({
+      id,
+      account_id: accountId,
+      username: id,
+      email,
+      password_hash: 'x',
+      role,
+    })
+    await db
+      .insertInto('users')
+      .values([
+        user('usr_r1', 'zoe@r.example', 'admin'),
+        user('usr_r2', 'adam@r.example', 'admin'),
+        user('usr_r3', 'mia@r.example', 'manager'),
+        user('usr_r4', 'other@a.example', 'admin', 'acc_remind_a'),
+      ])
+      .execute()
+    expect(await accountAdminEmails(db, 'acc_recipients')).toEqual(['adam@r.example', 'zoe@r.example'])
+  })
+})

@@ -1,10 +1,13 @@
 import type { Db } from '../db/database.ts'
 
-/**
- * The addresses to tell about an account's keys: its admins. Accounts have no people
- * yet (users arrive with sign-up and login), so there is nobody to write to and the
- * mailer logs the notice instead.
- */
-export async function accountAdminEmails(_db: Db, _accountId: string): Promise<string[]> {
-  return []
+/** The addresses to tell about an account's keys: its admin users. */
+export async function accountAdminEmails(db: Db, accountId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('users')
+    .select('email')
+    .where('account_id', '=', accountId)
+    .where('role', '=', 'admin')
+    .orderBy('email')
+    .execute()
+  return rows.map((row) => row.email)
 }
