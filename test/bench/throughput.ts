@@ -69,6 +69,8 @@ export async function throughput(env: BenchEnv): Promise<ScenarioResult> {
       DATABASE_URL: database.url,
       PORT: String(await freePort()),
       TOKEND_BOOTSTRAP_TOKEN_FILE: keyFile,
+      // P8 signs a user up to log in with.
+      TOKEND_SIGNUP: 'open',
       ...BENCH_LIMITS,
     })
     servers.push(tokend)
