@@ -28,6 +28,7 @@ import type { JwtRecord } from './sessions/jwt.ts'
 import { deleteExpiredSessions } from './sessions/session.repository.ts'
 import { ensureSigningKey, SigningKeys } from './sessions/signing-keys.ts'
 import { sweepAttempts } from './sessions/throttle.ts'
+import { KeyLoader } from './tokens/key-loader.ts'
 import { UsageRecorder } from './tokens/usage.ts'
 import { PasswordHasher } from './users/passwords.ts'
 
@@ -99,7 +100,8 @@ export function createApp(options: AppOptions): App {
       heartbeatTimeoutMs: config.TOKEND_LISTENER_TIMEOUT_MS,
     })
     const signingKeys = new SigningKeys(db, logger)
-    const metrics = new Metrics({ cache, changes, pool })
+    const keys = new KeyLoader(pool)
+    const metrics = new Metrics({ cache, keys, changes, pool })
     const targets = { cache, jwtCache, signingKeys }
     changes.on('change', (event) => {
       void applyChange(targets, event)
@@ -130,6 +132,7 @@ export function createApp(options: AppOptions): App {
       config,
       db,
       pool,
+      keys,
       cache,
       jwtCache,
       signingKeys,

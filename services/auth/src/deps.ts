@@ -10,6 +10,7 @@ import type { RateLimiter } from './ratelimit/rate-limiter.ts'
 import type { ReminderScheduler } from './reminders/reminder-scheduler.ts'
 import type { JwtRecord } from './sessions/jwt.ts'
 import type { SigningKeys } from './sessions/signing-keys.ts'
+import type { KeyLoader } from './tokens/key-loader.ts'
 import type { UsageRecorder } from './tokens/usage.ts'
 import type { PasswordHasher } from './users/passwords.ts'
 
@@ -17,8 +18,10 @@ import type { PasswordHasher } from './users/passwords.ts'
 export interface Deps {
   config: Config
   db: Db
-  /** The pool under `db`, for the one hot query that is prepared by name. */
+  /** The pool under `db`. */
   pool: pg.Pool
+  /** Cache misses, looked up in batches. */
+  keys: KeyLoader
   /** Access keys, by digest. */
   cache: VerifyCache
   /** Sessions and direct links behind JWTs, by session or link id. */

@@ -1,7 +1,10 @@
-import { digestKey } from '@tokend/keys'
+import { digestKey, generateKey } from '@tokend/keys'
 import { freshDatabase } from '@tokend/testing'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cacheKey } from '../src/cache/cache-key.ts'
+import { UnavailableError } from '../src/errors.ts'
+import { KeyLoader } from '../src/tokens/key-loader.ts'
 import { findKeyRecord } from '../src/tokens/token.repository.ts'
 import { type Caller, issue, startTestApp, type TestApp } from './harness.ts'
 
@@ -45,6 +48,33 @@ describe('verification cache', () => {
     )
     expect(replies.every((r) => r.body.result.data.valid === true)).toBe(true)
     expect(b.app.deps.cache.stats.loads - before).toBe(1)
+  })
+
+  it('looks up concurrent misses of different keys together, in one query per turn', async () => {
+    const keys = await Promise.all(Array.from({ length: 30 }, () => issue(a.operator)))
+    const unknown = Array.from({ length: 10 }, () => generateKey('tk', 'live'))
+    await onB.query('me')
+    const before = { loads: b.app.deps.cache.stats.loads, queries: b.app.deps.keys.stats.queries }
+    const tokens = [...keys.map((key) => key.token), ...unknown]
+    const paths = tokens.map(() => 'token.verify').join(',')
+    const reply = await onB.mutation(`${paths}?batch=1`, Object.fromEntries(tokens.map((token, i) => [i, { token }])))
+    const results = reply.body.map((item: any) => item.result.data)
+    expect(results.slice(0, 30).map((result: any) => result.tokenId)).toEqual(keys.map((key) => key.id))
+    expect(results.slice(30)).toEqual(unknown.map(() => ({ valid: false, reason: 'NOT_FOUND' })))
+    expect(b.app.deps.cache.stats.loads - before.loads).toBe(40)
+    expect(b.app.deps.keys.stats.queries - before.queries).toBe(1)
+  })
+
+  it('fails every key of a batch as unavailable when the database cannot answer', async () => {
+    const pool = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 1_000 })
+    const loader = new KeyLoader(pool)
+    try {
+      const loads = ['a', 'b', 'c'].map((digest) => loader.load(digest))
+      for (const load of loads) await expect(load).rejects.toBeInstanceOf(UnavailableError)
+      expect(loader.stats).toEqual({ queries: 1, digests: 3 })
+    } finally {
+      await pool.end()
+    }
   })
 
   it('never caches a row read before a revoke that another replica committed', async () => {

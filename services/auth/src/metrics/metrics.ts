@@ -2,6 +2,7 @@ import type pg from 'pg'
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { VerifyCache } from '../cache/verify-cache.ts'
 import type { ChangeListener } from '../changes/change-listener.ts'
+import type { KeyLoader } from '../tokens/key-loader.ts'
 
 /** Prometheus metrics of one replica, served at /metrics. */
 export class Metrics {
@@ -10,7 +11,7 @@ export class Metrics {
   readonly #verifyDuration: Histogram
   readonly #invalidationLag: Histogram
 
-  constructor(sources: { cache: VerifyCache; changes: ChangeListener; pool: pg.Pool }) {
+  constructor(sources: { cache: VerifyCache; keys: KeyLoader; changes: ChangeListener; pool: pg.Pool }) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
     this.#verifies = new Counter({
@@ -31,7 +32,7 @@ export class Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     })
-    const { cache, changes, pool } = sources
+    const { cache, keys, changes, pool } = sources
     counterFrom('tokend_cache_hits_total', 'Verifications answered from the cache', () => cache.stats.hits, registers)
     counterFrom(
       'tokend_cache_misses_total',
@@ -41,8 +42,14 @@ export class Metrics {
     )
     counterFrom(
       'tokend_cache_loads_total',
-      'Database lookups made for cache misses',
+      'Keys looked up in the database for cache misses',
       () => cache.stats.loads,
+      registers,
+    )
+    counterFrom(
+      'tokend_key_queries_total',
+      'Database queries made for cache misses (each looks up a batch of keys)',
+      () => keys.stats.queries,
       registers,
     )
     counterFrom('tokend_cache_evictions_total', 'Entries removed by changes', () => cache.stats.evictions, registers)

@@ -14,13 +14,13 @@ import type {
 
 export type TokenStatusFilter = 'active' | 'disabled' | 'revoked' | 'expired' | 'all'
 
-const FIND_KEY_RECORD = {
+const FIND_KEY_RECORDS = {
   // Named, so each pooled connection parses and plans it once: this is the cache-miss path.
-  name: 'tokend_find_key_record',
+  name: 'tokend_find_key_records',
   text: `select k.id, k.digest, k.account_id, k.environment, k.role, k.scopes, k.name, k.expires_at,
                 k.disabled, k.revoked_at, a.status, a.operator
          from access_keys k join accounts a on a.id = k.account_id
-         where k.digest = $1`,
+         where k.digest = any($1::text[])`,
 }
 
 type KeyRecordRow = Pick<
@@ -29,28 +29,36 @@ type KeyRecordRow = Pick<
 > &
   Pick<Selectable<AccountsTable>, 'status' | 'operator'>
 
-/** The row and its account's state, as verification needs them. */
-export async function findKeyRecord(
-  pool: pg.Pool,
-  digest: string,
-): Promise<{ digest: string; record: KeyRecord } | null> {
-  const { rows } = await pool.query<KeyRecordRow>({ ...FIND_KEY_RECORD, values: [digest] })
-  const row = rows[0]
-  if (!row) return null
-  const record = KeyRecord.from({
-    id: row.id,
-    accountId: row.account_id,
-    environment: row.environment,
-    role: row.role,
-    scopes: row.scopes,
-    name: row.name,
-    expiresAt: row.expires_at?.getTime() ?? null,
-    disabled: row.disabled,
-    revoked: row.revoked_at !== null,
-    accountActive: row.status === 'active',
-    operator: row.operator,
-  })
-  return { digest: row.digest, record }
+export interface FoundKeyRecord {
+  /** The digest as stored, for the caller's constant-time comparison. */
+  digest: string
+  record: KeyRecord
+}
+
+/** The rows of these digests (those that exist) and their accounts' state, as verification needs them. */
+export async function findKeyRecords(pool: pg.Pool, digests: string[]): Promise<FoundKeyRecord[]> {
+  const { rows } = await pool.query<KeyRecordRow>({ ...FIND_KEY_RECORDS, values: [digests] })
+  return rows.map((row) => ({
+    digest: row.digest,
+    record: KeyRecord.from({
+      id: row.id,
+      accountId: row.account_id,
+      environment: row.environment,
+      role: row.role,
+      scopes: row.scopes,
+      name: row.name,
+      expiresAt: row.expires_at?.getTime() ?? null,
+      disabled: row.disabled,
+      revoked: row.revoked_at !== null,
+      accountActive: row.status === 'active',
+      operator: row.operator,
+    }),
+  }))
+}
+
+/** One digest's row, or null. */
+export async function findKeyRecord(pool: pg.Pool, digest: string): Promise<FoundKeyRecord | null> {
+  return (await findKeyRecords(pool, [digest]))[0] ?? null
 }
 
 export function findKeyById(db: Db, id: string, options: { forUpdate?: boolean } = {}) {

@@ -1,14 +1,11 @@
-import { timingSafeEqual } from 'node:crypto'
 import { digestBytes, type Environment, parseKey } from '@tokend/keys'
-import type pg from 'pg'
 import { cacheKey } from '../cache/cache-key.ts'
 import type { KeyRecord } from '../cache/key-record.ts'
 import type { Deps } from '../deps.ts'
-import { ForbiddenError, UnavailableError } from '../errors.ts'
+import { ForbiddenError } from '../errors.ts'
 import type { Principal, Role, SessionPrincipal } from '../principal.ts'
 import type { RateLimitRule } from '../ratelimit/rate-limiter.ts'
 import { checkJwt, looksLikeJwt } from '../sessions/jwt.ts'
-import { findKeyRecord } from './token.repository.ts'
 
 export type DenialReason =
   | 'MALFORMED'
@@ -82,7 +79,7 @@ type Checked = { record: KeyRecord } | { reason: DenialReason }
 export async function checkKey(deps: Deps, token: string): Promise<Checked> {
   if (parseKey(token, deps.config.TOKEND_TOKEN_PREFIX) === null) return { reason: 'MALFORMED' }
   const digest = digestBytes(token)
-  const record = await deps.cache.lookup(cacheKey(digest), () => loadRecord(deps.pool, digest.toString('base64url')))
+  const record = await deps.cache.lookup(cacheKey(digest), () => deps.keys.load(digest.toString('base64url')))
   if (record === null) return { reason: 'NOT_FOUND' }
   if (record.revoked) return { reason: 'REVOKED' }
   if (record.expiresAt !== null && record.expiresAt <= Date.now()) return { reason: 'EXPIRED' }
@@ -213,16 +210,4 @@ export async function sessionPrincipalOf(deps: Deps, token: string): Promise<Ses
     scopes: [],
     expiresAt: new Date(checked.expiresAt).toISOString(),
   }
-}
-
-async function loadRecord(pool: pg.Pool, digest: string): Promise<KeyRecord | null> {
-  let found: Awaited<ReturnType<typeof findKeyRecord>>
-  try {
-    found = await findKeyRecord(pool, digest)
-  } catch (error) {
-    throw new UnavailableError(error)
-  }
-  // The index did the lookup; compare the digest itself in constant time before trusting the row.
-  if (!found || !timingSafeEqual(Buffer.from(found.digest), Buffer.from(digest))) return null
-  return found.record
 }
