@@ -310,7 +310,12 @@ async function measure(load: Load, durationS: number, connections: number, paced
   const after = await cacheCounters(load.server.url)
   return {
     ...result,
-    cache: { hits: after.hits - before.hits, misses: after.misses - before.misses, loads: after.loads - before.loads },
+    cache: {
+      hits: after.hits - before.hits,
+      misses: after.misses - before.misses,
+      loads: after.loads - before.loads,
+      queries: after.queries - before.queries,
+    },
   }
 }
 
@@ -328,7 +333,8 @@ function problemsOf(...loads: Load[]): string[] {
 function lookups(load: Load): string {
   const requests = load.runs.reduce((sum, run) => sum + run.requests, 0)
   const loads = load.runs.reduce((sum, run) => sum + (run.cache?.loads ?? 0), 0)
-  return `database lookups: ${loads} for ${requests} answered verifies`
+  const queries = load.runs.reduce((sum, run) => sum + (run.cache?.queries ?? 0), 0)
+  return `database lookups: ${loads} for ${requests} answered verifies, in ${queries} queries`
 }
 
 /**

@@ -84,14 +84,17 @@ export async function metric(url: string, name: string): Promise<number> {
 export interface CacheCounters {
   hits: number
   misses: number
+  /** Keys looked up in Postgres. */
   loads: number
+  /** Queries those lookups took (misses of one moment share one). */
+  queries: number
 }
 
 export async function cacheCounters(url: string): Promise<CacheCounters> {
-  const [hits, misses, loads] = await Promise.all(
-    ['hits', 'misses', 'loads'].map((what) => metric(url, `tokend_cache_${what}_total`)),
+  const [hits = 0, misses = 0, loads = 0, queries = 0] = await Promise.all(
+    ['cache_hits', 'cache_misses', 'cache_loads', 'key_queries'].map((what) => metric(url, `tokend_${what}_total`)),
   )
-  return { hits: hits ?? 0, misses: misses ?? 0, loads: loads ?? 0 }
+  return { hits, misses, loads, queries }
 }
 
 export function verifyBody(token: string, extra: Record<string, unknown> = {}): string {
