@@ -1,6 +1,7 @@
 import { generateKey } from '@tokend/keys'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { appRouter } from '../src/router.ts'
 import { issue, newAccount, startTestApp, type TestApp } from './harness.ts'
 
 /**
@@ -84,6 +85,18 @@ async function bothWays(
 }
 
 describe('the verify fast path answers exactly as tRPC does', () => {
+  it('mirrors every middleware of the procedure', () => {
+    // The fast path authenticates, parses and resolves as token.verify does, skipping tRPC's
+    // middleware chain: error mapping and authentication, then input and resolver. A
+    // middleware added to that chain must be mirrored in http/fast-verify.ts first.
+    const verify = (appRouter._def.procedures as Record<string, any>)['token.verify']
+    expect(verify._def.middlewares).toHaveLength(4)
+    expect(verify._def.middlewares.slice(2).map((middleware: any) => middleware.name)).toEqual([
+      'inputValidatorMiddleware',
+      'resolveMiddleware',
+    ])
+  })
+
   it.each([
     ['a valid key', () => ({ token: tokens.live })],
     [

@@ -1,12 +1,13 @@
 import { z } from 'zod'
 import { changeStream } from '../changes/change-stream.ts'
+import type { Deps } from '../deps.ts'
 import { ForbiddenError, UnavailableError } from '../errors.ts'
-import { actorOf } from '../principal.ts'
+import { actorOf, type Principal } from '../principal.ts'
 import { authedProcedure } from '../trpc.ts'
 import { cursor, environment, futureDate, id, limit, role, scope, scopes } from '../validation.ts'
 import { reportLeaked } from './leaks.ts'
 import { getToken, issueToken, listTokens, revokeToken, rotateToken, setTokenDisabled } from './token.service.ts'
-import { verifyToken } from './verify.ts'
+import { type VerifyResult, verifyToken } from './verify.ts'
 
 const tokenProcedure = authedProcedure.use(({ ctx, next }) =>
   next({ ctx: { tokens: { deps: ctx.deps, principal: ctx.principal, actor: actorOf(ctx.principal, ctx.meta) } } }),
@@ -16,36 +17,41 @@ function requireVerifier(scopes: readonly string[]): void {
   if (!scopes.includes('tokend:verify')) throw new ForbiddenError('this needs the tokend:verify scope')
 }
 
+export const verifyInput = z.strictObject({
+  // Anything up to this length is judged (MALFORMED at worst); beyond it is not a key at all.
+  token: z.string().max(4096),
+  require: z
+    .strictObject({
+      scopes: z.array(scope).max(50).optional(),
+      environment: environment.optional(),
+      role: role.optional(),
+    })
+    .optional(),
+  /** A request limit to apply to the key's account, e.g. 60 per minute per endpoint. */
+  ratelimit: z
+    .strictObject({
+      name: z.string().min(1).max(100),
+      limit: z.number().int().min(1).max(1_000_000_000),
+      windowMs: z.number().int().min(1_000).max(86_400_000),
+    })
+    .optional(),
+})
+
+/** token.verify's resolver, which the HTTP fast path calls as well (http/fast-verify.ts). */
+export async function answerVerify(
+  deps: Deps,
+  caller: Principal,
+  input: z.infer<typeof verifyInput>,
+): Promise<VerifyResult> {
+  requireVerifier(caller.scopes)
+  const started = performance.now()
+  const result = await verifyToken(deps, input.token, input.require, input.ratelimit)
+  deps.metrics.verified(result, (performance.now() - started) / 1000)
+  return result
+}
+
 export const tokenRouter = {
-  verify: authedProcedure
-    .input(
-      z.strictObject({
-        // Anything up to this length is judged (MALFORMED at worst); beyond it is not a key at all.
-        token: z.string().max(4096),
-        require: z
-          .strictObject({
-            scopes: z.array(scope).max(50).optional(),
-            environment: environment.optional(),
-            role: role.optional(),
-          })
-          .optional(),
-        /** A request limit to apply to the key's account, e.g. 60 per minute per endpoint. */
-        ratelimit: z
-          .strictObject({
-            name: z.string().min(1).max(100),
-            limit: z.number().int().min(1).max(1_000_000_000),
-            windowMs: z.number().int().min(1_000).max(86_400_000),
-          })
-          .optional(),
-      }),
-    )
-    .mutation(async ({ ctx, input }) => {
-      requireVerifier(ctx.principal.scopes)
-      const started = performance.now()
-      const result = await verifyToken(ctx.deps, input.token, input.require, input.ratelimit)
-      ctx.deps.metrics.verified(result, (performance.now() - started) / 1000)
-      return result
-    }),
+  verify: authedProcedure.input(verifyInput).mutation(({ ctx, input }) => answerVerify(ctx.deps, ctx.principal, input)),
 
   /**
    * Change events for client-side caches (SSE). Opens with `ready`; fails with 503
