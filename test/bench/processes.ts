@@ -162,12 +162,12 @@ function passedThrough(): Record<string, string> {
   )
 }
 
-/** tokend's src/main.ts through tsx, pinned, logging warnings only; ready when /readyz says so. */
+/** tokend's src/main.ts as `pnpm start` runs it, pinned, logging warnings only; ready when /readyz says so. */
 export function startPinnedTokend(env: Record<string, string> & { PORT: string }): Promise<ServerProcess> {
   return startPinnedServer({
     core: SERVER_CORE,
     command: process.execPath,
-    args: ['--import', 'tsx', 'src/main.ts'],
+    args: ['--max-semi-space-size=64', '--import', 'tsx', 'src/main.ts'],
     cwd: join(repoRoot, 'services/auth'),
     env: { ...passedThrough(), LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env },
     port: Number(env.PORT),

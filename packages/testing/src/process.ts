@@ -21,7 +21,7 @@ export interface ServiceProcess {
  * Its environment is only what `env` gives, plus PATH.
  */
 export function startTokendProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
-  return startService(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  return startService(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', 'src/main.ts'], {
     cwd: join(repoRoot, 'services/auth'),
     env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env },
     ready: /"url":"(http:\/\/[^"]+)","msg":"tokend listening"/,
