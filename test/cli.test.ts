@@ -292,6 +292,304 @@ describe('accounts', () => {
   })
 })
 
+/** A public procedure over HTTP, as a browser or a sibling service calls it: status and body. */
+async function post(procedure: string, input: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${tokend.url}/trpc/${procedure}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(input),
+  })
+  return { status: response.status, body: await response.json() }
+}
+
+describe('users', () => {
+  const PASSWORD = 'correct horse battery staple'
+
+  it('creates, lists, changes the role of and removes a user; the password comes from stdin only', async () => {
+    const run = await cli(
+      ['users', 'create', '--username', 'Alice', '--email', 'alice@example.com', '--password-stdin', '--json'],
+      { stdin: `${PASSWORD}\n` },
+    )
+    expect(run.code, run.stderr).toBe(0)
+    const me = json(await cli(['whoami', '--json']))
+    const alice = json(run)
+    expect(alice).toEqual({
+      id: expect.stringMatching(/^usr_/),
+      accountId: me.accountId,
+      username: 'alice',
+      email: 'alice@example.com',
+      role: 'manager',
+      createdAt: expect.any(String),
+    })
+    expect(run.stdout + run.stderr).not.toContain(PASSWORD)
+    // The password read from stdin is the one that signs in (its line break is not part of it).
+    const login = await post('auth.login', { username: 'alice', password: PASSWORD })
+    expect(login.status).toBe(200)
+
+    const human = await cli(
+      ['users', 'create', '--username', 'bob', '--email', 'bob@example.com', '--role', 'admin', '--password-stdin'],
+      {
+        stdin: `${PASSWORD} bob`,
+      },
+    )
+    expect(human.code, human.stderr).toBe(0)
+    const bob = /^id\s+(usr_\w+)$/m.exec(human.stdout)?.[1] as string
+    expect(bob).toBeDefined()
+    expect(human.stdout).toMatch(/^username\s+bob$/m)
+    expect(human.stdout).toMatch(/^role\s+admin$/m)
+    expect(human.stdout + human.stderr).not.toContain(PASSWORD)
+
+    const listed = json(await cli(['users', 'list', '--all', '--json']))
+    expect(listed.nextCursor).toBeNull()
+    expect(listed.items.map((user: any) => user.id)).toEqual(expect.arrayContaining([alice.id, bob]))
+    expect(JSON.stringify(listed)).not.toMatch(/password|hash/i)
+    const table = await cli(['users', 'list'])
+    expect(table.code).toBe(0)
+    expect(table.stdout).toMatch(/^ID\s+USERNAME\s+EMAIL\s+ROLE\s+CREATED$/m)
+    expect(table.stdout).toMatch(
+      new RegExp(
+        `^${alice.id}\\s+alice\\s+alice@example\\.com\\s+manager\\s+\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`,
+        'm',
+      ),
+    )
+    const page = await cli(['users', 'list', '--limit', '1'])
+    expect(page.stdout.trimEnd().split('\n')).toHaveLength(2)
+    expect(page.stderr).toContain('--cursor')
+
+    expect(json(await cli(['users', 'set-role', alice.id, 'admin', '--json']))).toMatchObject({
+      id: alice.id,
+      role: 'admin',
+    })
+    const back = await cli(['users', 'set-role', alice.id, 'manager'])
+    expect(back.code).toBe(0)
+    expect(back.stdout).toMatch(/^role\s+manager$/m)
+
+    const removed = await cli(['users', 'remove', alice.id])
+    expect(removed.code).toBe(0)
+    expect(removed.stdout).toMatch(new RegExp(`^removed ${alice.id} at \\d{4}-`))
+    expect(json(await cli(['users', 'list', '--all', '--json'])).items.map((user: any) => user.id)).not.toContain(
+      alice.id,
+    )
+    expect((await post('auth.login', { username: 'alice', password: PASSWORD })).status).toBe(401)
+    const again = await cli(['users', 'remove', alice.id])
+    expect(again.code).toBe(4)
+    expect(again.stderr).toContain('[not_found]')
+  })
+
+  it("manages another account's users with --account, and keeps its last admin", async () => {
+    const account = json(await cli(['accounts', 'create', '--name', 'people-co', '--json']))
+    const created = json(
+      await cli(
+        [
+          'users',
+          'create',
+          '--username',
+          'carol',
+          '--email',
+          'carol@example.com',
+          '--role',
+          'admin',
+          '--account',
+          account.id,
+          '--password-stdin',
+          '--json',
+        ],
+        { stdin: PASSWORD },
+      ),
+    )
+    expect(created).toMatchObject({ accountId: account.id, role: 'admin' })
+    expect(json(await cli(['users', 'list', '--account', account.id, '--json'])).items).toEqual([created])
+    expect(json(await cli(['users', 'list', '--all', '--json'])).items.map((user: any) => user.id)).not.toContain(
+      created.id,
+    )
+    for (const args of [
+      ['users', 'set-role', created.id, 'manager'],
+      ['users', 'remove', created.id],
+    ]) {
+      const run = await cli(args)
+      expect({ args, code: run.code }).toEqual({ args, code: 5 })
+      expect(run.stderr).toMatch(/^tokend: error: an account keeps at least one admin user.* \[conflict\]$/m)
+    }
+  })
+
+  it('exits 5 for a taken username, 4 for an unknown user, 2 for bad input, 3 without the right key', async () => {
+    const create = (username: string, more: string[] = [], options: Options = {}) =>
+      cli(
+        ['users', 'create', '--username', username, '--email', `${username}@example.com`, '--password-stdin', ...more],
+        {
+          stdin: PASSWORD,
+          ...options,
+        },
+      )
+    expect((await create('dave')).code).toBe(0)
+    const taken = await create('DAVE')
+    expect(taken.code).toBe(5)
+    expect(taken.stderr).toMatch(/^tokend: error: the username "dave" is taken \[username_taken\]$/m)
+    expect(taken.stdout).toBe('')
+
+    for (const args of [
+      ['users', 'set-role', 'usr_nope', 'admin'],
+      ['users', 'remove', 'usr_nope'],
+    ]) {
+      const run = await cli(args)
+      expect({ args, code: run.code }).toEqual({ args, code: 4 })
+      expect(run.stderr).toMatch(/^tokend: error: user not found \[not_found\]$/m)
+    }
+
+    // Refused by tokend: its 400, with the field at fault, and never the password itself.
+    for (const [args, stdin] of [
+      [['users', 'create', '--username', 'erin', '--email', 'not-an-email', '--password-stdin'], PASSWORD],
+      [['users', 'create', '--username', 'no spaces', '--email', 'x@example.com', '--password-stdin'], PASSWORD],
+      [['users', 'create', '--username', 'frank', '--email', 'f@example.com', '--password-stdin'], 'short-pw'],
+      [['users', 'list', '--limit', '500'], ''],
+    ] as const) {
+      const run = await cli([...args], { stdin })
+      expect({ args, code: run.code }).toEqual({ args, code: 2 })
+      expect(run.stderr).toMatch(/^tokend: error: invalid input: .+ \[invalid_input\]$/m)
+      expect(run.stdout).toBe('')
+      if (stdin) expect(run.stderr).not.toContain(stdin)
+    }
+    // Refused before any call: usage errors, exit 2.
+    for (const [args, stdin] of [
+      [['users', 'create', '--username', 'gina', '--email', 'g@example.com'], PASSWORD], // no terminal, no --password-stdin
+      [['users', 'create', '--username', 'gina', '--email', 'g@example.com', '--password-stdin'], '\n'],
+      [['users', 'create', '--email', 'g@example.com', '--password-stdin'], PASSWORD],
+      [['users', 'create', '--username', 'gina', '--email', 'g@example.com', '--role', 'owner'], PASSWORD],
+      [['users', 'set-role', 'usr_x', 'owner'], ''],
+      [['users', 'set-role', 'usr_x'], ''],
+      [['users', 'remove'], ''],
+    ] as const) {
+      const run = await cli([...args], { stdin })
+      expect({ args, code: run.code }).toEqual({ args, code: 2 })
+      expect(run.stdout).toBe('')
+    }
+    expect(json(await cli(['users', 'list', '--all', '--json'])).items.map((user: any) => user.username)).not.toContain(
+      'gina',
+    )
+
+    const none = await cli(['users', 'list'], { key: null })
+    expect(none.code).toBe(3)
+    expect(none.stderr).toContain('TOKEND_KEY')
+    expect((await create('henry', [], { key: null })).code).toBe(3)
+    const manager = (await issue(['--name', 'people manager', '--env', 'live'])).token
+    for (const args of [
+      ['users', 'create', '--username', 'ivan', '--email', 'ivan@example.com', '--password-stdin'],
+      ['users', 'set-role', 'usr_nope', 'admin'],
+      ['users', 'remove', 'usr_nope'],
+    ]) {
+      const run = await cli(args, { key: manager, stdin: PASSWORD })
+      expect({ args, code: run.code }).toEqual({ args, code: 3 })
+      expect(run.stderr).toContain('[forbidden]')
+    }
+    expect((await cli(['users', 'list'], { key: manager })).code).toBe(0)
+  })
+})
+
+describe('direct', () => {
+  it('creates a link whose hash is printed once and boots, lists it without the hash, and deletes it', async () => {
+    const run = await cli([
+      'direct',
+      'create',
+      '--resource-type',
+      'ai',
+      '--resource-id',
+      'a1b2-c3',
+      '--env',
+      'test',
+      '--json',
+    ])
+    expect(run.code, run.stderr).toBe(0)
+    const link = json(run)
+    expect(link).toEqual({
+      id: expect.stringMatching(/^dir_/),
+      hash: expect.stringMatching(/^direct\.[\w-]{43}$/),
+      start: link.hash.slice(0, 11),
+      accountId: expect.stringMatching(/^acc_/),
+      resourceType: 'ai',
+      resourceId: 'a1b2-c3',
+      environment: 'test',
+      createdBy: expect.any(String),
+      createdAt: expect.any(String),
+    })
+    expect(run.stderr).toContain(WARNING)
+    expect(run.stderr).not.toContain(link.hash)
+    const booted = await post('auth.boot', { directHash: link.hash })
+    expect(booted.status).toBe(200)
+    expect(booted.body.result.data).toMatchObject({ type: 'direct', resourceType: 'ai', resourceId: 'a1b2-c3' })
+
+    const human = await cli(['direct', 'create', '--resource-type', 'call_flow', '--resource-id', 'flow.7'])
+    expect(human.code, human.stderr).toBe(0)
+    const hash = /^(direct\.[\w-]+)$/m.exec(human.stdout)?.[1] as string
+    const id = /^id\s+(dir_\w+)$/m.exec(human.stdout)?.[1] as string
+    expect(hash).toBeDefined()
+    expect(id).toBeDefined()
+    expect(count(human.stdout, hash)).toBe(1)
+    expect(human.stdout).toMatch(new RegExp(`^topic\\s+customer_id:${link.accountId}:call_flow:flow\\.7$`, 'm'))
+    expect(human.stdout).toMatch(/^resource\s+call_flow flow\.7$/m)
+    expect(human.stderr).toContain(WARNING)
+    expect((await post('auth.boot', { directHash: hash })).status).toBe(200)
+
+    const listed = json(await cli(['direct', 'list', '--all', '--json']))
+    expect(listed.items.map((item: any) => item.id)).toEqual(expect.arrayContaining([link.id, id]))
+    expect(JSON.stringify(listed)).not.toContain(link.hash)
+    expect(JSON.stringify(listed)).not.toContain(hash)
+    const table = await cli(['direct', 'list'])
+    expect(table.stdout).toMatch(/^ID\s+TYPE\s+RESOURCE\s+ENV\s+START\s+CREATED BY\s+CREATED\s+TOPIC$/m)
+    expect(table.stdout).toMatch(
+      new RegExp(
+        `^${link.id}\\s+ai\\s+a1b2-c3\\s+test\\s+${link.start}…\\s+\\S+\\s+\\S+Z\\s+customer_id:${link.accountId}:ai:a1b2-c3$`,
+        'm',
+      ),
+    )
+    expect(table.stdout).not.toContain(hash)
+
+    const deleted = await cli(['direct', 'delete', link.id])
+    expect(deleted.code).toBe(0)
+    expect(deleted.stdout).toMatch(new RegExp(`^deleted ${link.id} at \\d{4}-`))
+    expect((await post('auth.boot', { directHash: link.hash })).status).toBe(400)
+    expect(json(await cli(['direct', 'delete', id, '--json']))).toEqual({ id, deletedAt: expect.any(String) })
+    expect(json(await cli(['direct', 'list', '--all', '--json'])).items.map((item: any) => item.id)).not.toContain(id)
+  })
+
+  it('exits 4 for an unknown link, 2 for bad input, 3 without the right key', async () => {
+    const missing = await cli(['direct', 'delete', 'dir_nope'])
+    expect(missing.code).toBe(4)
+    expect(missing.stderr).toMatch(/^tokend: error: direct link not found \[not_found\]$/m)
+
+    for (const args of [
+      ['direct', 'create', '--resource-type', 'Bad:Type', '--resource-id', 'x'],
+      ['direct', 'create', '--resource-type', 'ai', '--resource-id', 'a:b'],
+      ['direct', 'list', '--limit', '0'],
+    ]) {
+      const run = await cli(args)
+      expect({ args, code: run.code }).toEqual({ args, code: 2 })
+      expect(run.stderr).toMatch(/^tokend: error: invalid input: .+ \[invalid_input\]$/m)
+    }
+    for (const args of [
+      ['direct', 'create', '--resource-type', 'ai'],
+      ['direct', 'create', '--resource-type', 'ai', '--resource-id', 'x', '--env', 'prod'],
+      ['direct', 'delete'],
+      ['direct', 'frobnicate'],
+    ]) {
+      const run = await cli(args)
+      expect({ args, code: run.code }).toEqual({ args, code: 2 })
+      expect(run.stdout).toBe('')
+    }
+
+    expect((await cli(['direct', 'list'], { key: null })).code).toBe(3)
+    const manager = (await issue(['--name', 'direct manager', '--env', 'live'])).token
+    for (const args of [
+      ['direct', 'create', '--resource-type', 'ai', '--resource-id', 'x'],
+      ['direct', 'delete', 'dir_nope'],
+    ]) {
+      const run = await cli(args, { key: manager })
+      expect({ args, code: run.code }).toEqual({ args, code: 3 })
+      expect(run.stderr).toContain('[forbidden]')
+    }
+    expect((await cli(['direct', 'list'], { key: manager })).code).toBe(0)
+  })
+})
+
 describe('audit', () => {
   it('lists who did what, filtered by target, action and time', async () => {
     const key = await issue(['--name', 'audited'])
@@ -432,6 +730,15 @@ describe('help', () => {
     ['accounts', 'list'],
     ['accounts', 'suspend'],
     ['accounts', 'reactivate'],
+    ['users'],
+    ['users', 'create'],
+    ['users', 'list'],
+    ['users', 'set-role'],
+    ['users', 'remove'],
+    ['direct'],
+    ['direct', 'create'],
+    ['direct', 'list'],
+    ['direct', 'delete'],
     ['audit'],
     ['audit', 'list'],
     ['whoami'],
@@ -447,7 +754,7 @@ describe('help', () => {
       helps.set(command.join(' '), run.stdout)
     }
     // The list above is complete: every command a group's help names is in it.
-    for (const group of ['', 'keys', 'accounts', 'audit']) {
+    for (const group of ['', 'keys', 'accounts', 'users', 'direct', 'audit']) {
       const listed = /\nCommands:\n([\s\S]*?)\n\n/.exec(helps.get(group) as string)?.[1] as string
       const names = [...listed.matchAll(/^ {2}([a-z-]+)/gm)].map((match) => match[1]).filter((name) => name !== 'help')
       expect(names.length).toBeGreaterThan(0)
@@ -457,7 +764,7 @@ describe('help', () => {
 
   it('runs from the repository root as `pnpm tokend`', async () => {
     const run = await cli(['-s', 'tokend', 'whoami', '--json'], { command: ['pnpm'] })
-    expect(run.code).toBe(0)
+    expect(run.code, run.stderr).toBe(0)
     expect(json(run)).toMatchObject({ name: 'bootstrap admin' })
   })
 })

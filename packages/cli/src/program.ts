@@ -2,14 +2,18 @@ import { Command, CommanderError, Option } from 'commander'
 import { registerAccounts } from './accounts.ts'
 import { registerAudit } from './audit.ts'
 import { baseUrl, examples } from './commands.ts'
+import { registerDirect } from './direct.ts'
 import { EXIT, explain } from './errors.ts'
 import { registerKeys } from './keys.ts'
 import { type Context, Session } from './session.ts'
+import { registerUsers } from './users.ts'
 
 /** The whole command tree; actions read the environment and report exit codes through `context`. */
 export function buildProgram(context: Context): Command {
   const program = new Command('tokend')
-    .description("tokend's command line: manage accounts and access keys, verify keys, read the audit log")
+    .description(
+      "tokend's command line: manage accounts, access keys, users and direct links, verify keys, read the audit log",
+    )
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
@@ -36,9 +40,9 @@ export function buildProgram(context: Context): Command {
 
   registerKeys(program, context)
   registerAccounts(program, context)
+  registerUsers(program, context)
+  registerDirect(program, context)
   registerAudit(program, context)
-  // TODO(issue 8): `users …` and `direct …` go here (users.ts, direct.ts, each with a
-  // register function like the ones above) once the user.* and direct.* procedures land.
 
   program
     .command('whoami')
