@@ -37,6 +37,23 @@ describe('RateLimiter shared by three replicas', () => {
     )
   })
 
+  it('counts a busy window far from its limit in one query per flush delay, not one after another', async () => {
+    const limiter = (apps[0] as TestApp).app.deps.ratelimits
+    const rule = { name: 'busy', limit: 1_000_000_000, windowMs: 3_600_000 }
+    await limiter.consume('acc_busy', rule) // the first request learns the replica count
+    const queries = limiter.stats.queries
+    const started = performance.now()
+    let admitted = 0
+    while (performance.now() - started < 500) {
+      for (let i = 0; i < 50; i++) if ((await limiter.consume('acc_busy', rule)).allowed) admitted++
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    const elapsed = performance.now() - started
+    expect(admitted).toBeGreaterThan(1_000)
+    // One query per 50 ms flush delay, plus the one under way at each end.
+    expect(limiter.stats.queries - queries).toBeLessThanOrEqual(Math.ceil(elapsed / 50) + 2)
+  })
+
   it('refuses with the time left in the window', async () => {
     const limiter = (apps[0] as TestApp).app.deps.ratelimits
     const rule = { name: 'retry', limit: 1, windowMs: 60_000 }

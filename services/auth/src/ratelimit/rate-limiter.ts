@@ -35,7 +35,8 @@ interface Window {
   adding: number
   /** Requests near the limit, waiting for Postgres to give them their place. */
   waiting: Waiter[]
-  flushing: boolean
+  /** The flush under way, if any. */
+  flushing: Promise<void> | undefined
   timer: NodeJS.Timeout | undefined
 }
 
@@ -70,6 +71,9 @@ export class RateLimiter {
   readonly #flushDelayMs: number
   readonly #overshoot: number
   #timer: NodeJS.Timeout | undefined
+  #stopped = false
+  /** Queries made, for tests. */
+  readonly stats = { queries: 0 }
 
   constructor(options: RateLimiterOptions) {
     this.#db = options.db
@@ -84,9 +88,17 @@ export class RateLimiter {
     this.#timer.unref()
   }
 
+  /** Adds every admitted request to the shared count, once any flush under way is done. */
   async stop(): Promise<void> {
+    this.#stopped = true
     clearInterval(this.#timer)
-    await Promise.all([...this.#windows.values()].map((window) => this.#flush(window)))
+    await Promise.all(
+      [...this.#windows.values()].map(async (window) => {
+        clearTimeout(window.timer)
+        await window.flushing
+        await this.#flush(window)
+      }),
+    )
   }
 
   consume(accountId: string, rule: RateLimitRule, now = Date.now()): RateLimitDecision | Promise<RateLimitDecision> {
@@ -104,7 +116,7 @@ export class RateLimiter {
         admitted: 0,
         adding: 0,
         waiting: [],
-        flushing: false,
+        flushing: undefined,
         timer: undefined,
       }
       this.#windows.set(key, window)
@@ -126,7 +138,7 @@ export class RateLimiter {
   }
 
   #scheduleFlush(window: Window): void {
-    if (window.timer) return
+    if (window.timer || this.#stopped) return
     window.timer = setTimeout(() => {
       window.timer = undefined
       void this.#flush(window)
@@ -134,45 +146,55 @@ export class RateLimiter {
     window.timer.unref()
   }
 
-  /** Adds this replica's requests to the shared count and numbers the waiting ones. */
-  async #flush(window: Window): Promise<void> {
-    if (window.flushing) return // the running flush loops until nothing is left
-    window.flushing = true
-    try {
-      while (window.admitted > 0 || window.waiting.length > 0) {
-        const admitted = window.admitted
-        const waiting = window.waiting.splice(0)
-        window.admitted = 0
-        window.adding = admitted
-        let counted: { used: number; replicas: number }
-        try {
-          counted = await this.#add(window, admitted + waiting.length)
-        } catch (error) {
-          window.admitted += admitted // counted at the next flush
-          for (const waiter of waiting) waiter.reject(new UnavailableError(error))
-          this.#logger.warn({ err: error }, 'rate limit count not saved')
-          this.#scheduleFlush(window)
-          return
-        } finally {
-          window.adding = 0
-        }
-        window.confirmed = Math.max(window.confirmed, counted.used)
-        window.replicas = Math.max(1, counted.replicas)
-        // The admitted requests came first; the waiting ones follow in arrival order.
-        let place = counted.used - waiting.length
-        for (const waiter of waiting) {
-          place++
-          waiter.resolve(
-            place <= waiter.limit ? { allowed: true } : { allowed: false, retryAfterMs: waiter.retryAfterMs },
-          )
-        }
+  /**
+   * Adds this replica's requests to the shared count and numbers the waiting ones.
+   * Loops while requests wait for their number; requests admitted meanwhile wait for
+   * the next timer instead, so a busy window costs one query per `flushDelayMs`, not
+   * one after another.
+   */
+  #flush(window: Window): Promise<void> {
+    // The flush under way loops until no request waits.
+    window.flushing ??= this.#numberRequests(window).finally(() => {
+      window.flushing = undefined
+      if (window.admitted > 0) this.#scheduleFlush(window)
+    })
+    return window.flushing
+  }
+
+  async #numberRequests(window: Window): Promise<void> {
+    let first = true
+    while ((first && window.admitted > 0) || window.waiting.length > 0) {
+      first = false
+      const admitted = window.admitted
+      const waiting = window.waiting.splice(0)
+      window.admitted = 0
+      window.adding = admitted
+      let counted: { used: number; replicas: number }
+      try {
+        counted = await this.#add(window, admitted + waiting.length)
+      } catch (error) {
+        window.admitted += admitted // counted at the next flush
+        for (const waiter of waiting) waiter.reject(new UnavailableError(error))
+        this.#logger.warn({ err: error }, 'rate limit count not saved')
+        return
+      } finally {
+        window.adding = 0
       }
-    } finally {
-      window.flushing = false
+      window.confirmed = Math.max(window.confirmed, counted.used)
+      window.replicas = Math.max(1, counted.replicas)
+      // The admitted requests came first; the waiting ones follow in arrival order.
+      let place = counted.used - waiting.length
+      for (const waiter of waiting) {
+        place++
+        waiter.resolve(
+          place <= waiter.limit ? { allowed: true } : { allowed: false, retryAfterMs: waiter.retryAfterMs },
+        )
+      }
     }
   }
 
   async #add(window: Window, count: number): Promise<{ used: number; replicas: number }> {
+    this.stats.queries++
     const { rows } = await sql<{ used: number; replicas: number }>`
       insert into rate_limit_counters (account_id, name, window_ms, window_start, used)
       values (${window.accountId}, ${window.name}, ${window.windowMs}, ${new Date(window.start)}, ${count})
