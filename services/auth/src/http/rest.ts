@@ -61,7 +61,7 @@ export function restApi(deps: Deps, logger: Logger): express.Router {
         res.setHeader('allow', [...new Set(matching.map((candidate) => candidate.method))].join(', '))
         throw new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: `${req.method} is not allowed here` })
       }
-      if (req.is('application/json') === false) {
+      if (hasBody(req) && !req.is('application/json')) {
         throw new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'send JSON (content-type: application/json)' })
       }
       const input = inputOf(route, req)
@@ -175,6 +175,11 @@ function objectShape(schema: unknown): Record<string, unknown> | undefined {
 
 function kindOf(schema: unknown): string | undefined {
   return unwrap(schema)?.type
+}
+
+/** A body with content (an empty POST, as fetch sends it, has none). */
+function hasBody(req: express.Request): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
