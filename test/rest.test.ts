@@ -115,13 +115,13 @@ describe('/openapi.json', () => {
     expect(verify.responses['200'].content['application/json'].schema).toEqual({
       $ref: '#/components/schemas/VerifyResult',
     })
-    const results = doc.components.schemas.VerifyResult.anyOf
-    expect(results.map((result: any) => result.properties.kind?.const ?? result.properties.reason.enum)).toEqual([
+    const [granted, denied] = doc.components.schemas.VerifyResult.oneOf
+    expect(granted.oneOf.map((result: any) => result.properties.kind.const)).toEqual([
       'access_key',
       'session',
       'direct',
-      expect.arrayContaining(['MALFORMED', 'REVOKED', 'RATE_LIMITED']),
     ])
+    expect(denied.properties.reason.enum).toEqual(expect.arrayContaining(['MALFORMED', 'REVOKED', 'RATE_LIMITED']))
     expect(verify.responses['401']).toEqual({ $ref: '#/components/responses/Unauthorized' })
     expect(doc.components.responses.Unauthorized.headers['WWW-Authenticate']).toBeDefined()
     expect(doc.components.responses.TooManyRequests.headers['Retry-After']).toBeDefined()

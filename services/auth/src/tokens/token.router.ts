@@ -62,22 +62,18 @@ const granted = {
 
 /** Documents `VerifyResult`; not run on the hot path (see `documentedOutput` in trpc.ts). */
 export const verifyResult = z
-  .union([
-    z.object({ ...granted, kind: z.literal('access_key'), role, expiresAt: timestamp.nullable() }),
-    z.object({
-      ...granted,
-      kind: z.literal('session'),
-      userId: z.string(),
-      role,
-      expiresAt: timestamp,
-    }),
-    z.object({
-      ...granted,
-      kind: z.literal('direct'),
-      role: z.null(),
-      expiresAt: timestamp,
-      resource: z.object({ type: z.string(), id: z.string() }),
-    }),
+  .discriminatedUnion('valid', [
+    z.discriminatedUnion('kind', [
+      z.object({ ...granted, kind: z.literal('access_key'), role, expiresAt: timestamp.nullable() }),
+      z.object({ ...granted, kind: z.literal('session'), userId: z.string(), role, expiresAt: timestamp }),
+      z.object({
+        ...granted,
+        kind: z.literal('direct'),
+        role: z.null(),
+        expiresAt: timestamp,
+        resource: z.object({ type: z.string(), id: z.string() }),
+      }),
+    ]),
     z.object({
       valid: z.literal(false),
       reason: z.enum([
