@@ -258,6 +258,17 @@ describe('REST', () => {
     )
   })
 
+  it('answers 429 rate_limited with Retry-After past the key creations per minute', async () => {
+    const { body: account } = await call('POST', '/accounts', { body: { name: 'busy', plan: 'paid' } })
+    let reply = await call('POST', '/tokens', { body: { name: 'k', environment: 'test', accountId: account.id } })
+    for (let i = 0; i < 20 && reply.status === 200; i++) {
+      reply = await call('POST', '/tokens', { body: { name: 'k', environment: 'test', accountId: account.id } })
+    }
+    expectError(reply, 429, 'rate_limited')
+    expect(Number(reply.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect(reply.body.error.retryAfterMs).toEqual(expect.any(Number))
+  })
+
   it('logs REST requests with their request id and path, never a key or a query string', async () => {
     const before = tokend.process.output().length
     const requestId = `rest-${Date.now()}`
