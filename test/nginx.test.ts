@@ -163,6 +163,13 @@ describe('three tokend replicas behind nginx (infra/nginx/nginx.conf)', () => {
         reason: 'REVOKED',
       })
     }
+    // The same over REST.
+    const rest = await fetch(`${via()}/api/v1/tokens/verify`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operatorKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ token }),
+    })
+    expect(await rest.json()).toEqual({ valid: false, reason: 'REVOKED' })
   })
 
   it("passes the caller's request id, makes one when there is none, and states the caller's address", async () => {

@@ -19,6 +19,7 @@ import { createDb, type Db, migrateToLatest, withStartupLock } from './db/databa
 import type { Deps } from './deps.ts'
 import { RateLimitedError } from './errors.ts'
 import { withFastVerify } from './http/fast-verify.ts'
+import { openApiDocument, REST_BASE, restApi } from './http/rest.ts'
 import { Metrics } from './metrics/metrics.ts'
 import { createMailer } from './notify/mailer.ts'
 import { RateLimiter } from './ratelimit/rate-limiter.ts'
@@ -292,6 +293,12 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
       },
     }),
   )
+
+  // The same procedures as REST, for callers without a tRPC client (http/rest.ts).
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument())
+  })
+  app.use(REST_BASE, restApi(deps, logger))
 
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route' } })

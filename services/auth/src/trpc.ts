@@ -2,7 +2,8 @@ import { initTRPC, TRPCError } from '@trpc/server'
 
 type TRPC_ERROR_CODE_KEY = TRPCError['code']
 
-import { ZodError } from 'zod'
+import type { OpenApiMeta } from 'trpc-to-openapi'
+import { ZodError, type ZodType } from 'zod'
 import type { Context } from './context.ts'
 import { isDatabaseUnavailable } from './db/errors.ts'
 import {
@@ -43,42 +44,65 @@ const REASON_OF: Partial<Record<TRPC_ERROR_CODE_KEY, string>> = {
   SERVICE_UNAVAILABLE: 'unavailable',
 }
 
-const t = initTRPC.context<Context>().create({
-  // Never put stack traces on the wire, whatever NODE_ENV says.
-  isDev: false,
-  // Subscriptions (the change stream) ping every second; clients reconnect after 3 s of silence.
-  sse: { ping: { enabled: true, intervalMs: 1_000 }, client: { reconnectAfterInactivityMs: 3_000 } },
-  errorFormatter({ shape, error }) {
-    const cause = error.cause
-    const reason = cause instanceof DomainError ? cause.reason : (REASON_OF[error.code] ?? 'internal')
-    const issues =
-      cause instanceof ZodError
-        ? cause.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }))
-        : cause instanceof InvalidInputError && cause.field
-          ? [{ path: cause.field, message: cause.message }]
-          : undefined
-    // Internal errors say nothing about their cause to the caller; the log has it.
-    const message =
-      issues && cause instanceof ZodError
-        ? `invalid input: ${issues.map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message)).join('; ')}`
-        : reason === 'internal'
-          ? 'internal error'
-          : shape.message
-    const retryAfterMs = cause instanceof RateLimitedError ? cause.retryAfterMs : undefined
-    return {
-      ...shape,
-      message,
-      data: {
-        code: shape.data.code,
-        httpStatus: shape.data.httpStatus,
-        path: shape.data.path,
-        reason,
-        issues,
-        retryAfterMs,
-      },
-    }
-  },
-})
+/**
+ * Procedure metadata: `openapi` puts a procedure on the REST API (http/rest.ts).
+ * `documentedOutput` describes a result to OpenAPI without validating it on every
+ * call, for procedures on the hot path (token.verify) where `.output()` would cost.
+ */
+export type Meta = OpenApiMeta<{ documentedOutput?: ZodType }>
+
+/** What every error tells the caller, over tRPC and REST alike. */
+export interface ErrorDescription {
+  reason: string
+  message: string
+  issues: Array<{ path: string; message: string }> | undefined
+  retryAfterMs: number | undefined
+}
+
+export function describeError(error: TRPCError): ErrorDescription {
+  const cause = error.cause
+  const reason = cause instanceof DomainError ? cause.reason : (REASON_OF[error.code] ?? 'internal')
+  const issues =
+    cause instanceof ZodError
+      ? cause.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }))
+      : cause instanceof InvalidInputError && cause.field
+        ? [{ path: cause.field, message: cause.message }]
+        : undefined
+  // Internal errors say nothing about their cause to the caller; the log has it.
+  const message =
+    issues && cause instanceof ZodError
+      ? `invalid input: ${issues.map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message)).join('; ')}`
+      : reason === 'internal'
+        ? 'internal error'
+        : error.message
+  const retryAfterMs = cause instanceof RateLimitedError ? cause.retryAfterMs : undefined
+  return { reason, message, issues, retryAfterMs }
+}
+
+const t = initTRPC
+  .context<Context>()
+  .meta<Meta>()
+  .create({
+    // Never put stack traces on the wire, whatever NODE_ENV says.
+    isDev: false,
+    // Subscriptions (the change stream) ping every second; clients reconnect after 3 s of silence.
+    sse: { ping: { enabled: true, intervalMs: 1_000 }, client: { reconnectAfterInactivityMs: 3_000 } },
+    errorFormatter({ shape, error }) {
+      const { reason, message, issues, retryAfterMs } = describeError(error)
+      return {
+        ...shape,
+        message,
+        data: {
+          code: shape.data.code,
+          httpStatus: shape.data.httpStatus,
+          path: shape.data.path,
+          reason,
+          issues,
+          retryAfterMs,
+        },
+      }
+    },
+  })
 
 /** The one place domain errors become tRPC errors (status and reason), keeping the cause. */
 const mapErrors = t.middleware(async ({ next }) => {

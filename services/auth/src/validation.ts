@@ -35,3 +35,11 @@ export const newPassword = z
   .refine((value) => value.trim().length > 0 && new Set(value).size > 2, 'the password is too simple')
 /** Any password someone may already hold (the policy may have changed since); capped all the same. */
 export const givenPassword = z.string().min(1).max(256)
+
+/** Output building blocks: results are plain JSON, timestamps ISO-8601 strings. */
+export const timestamp = z.string().meta({ format: 'date-time', examples: ['2026-11-23T08:00:00.000Z'] })
+
+/** A page of a listing; `nextCursor` is the `cursor` of the next page, null on the last. */
+export function page<T extends z.ZodType>(item: T) {
+  return z.object({ items: z.array(item), nextCursor: z.string().nullable() })
+}

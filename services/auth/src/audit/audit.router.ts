@@ -1,10 +1,30 @@
 import { z } from 'zod'
 import { authedProcedure } from '../trpc.ts'
-import { cursor, id, limit } from '../validation.ts'
+import { cursor, id, limit, page, timestamp } from '../validation.ts'
 import { listAudit } from './audit.service.ts'
+
+const auditEvent = z
+  .object({
+    id: z.string(),
+    accountId: z.string().nullable(),
+    actorType: z.string(),
+    actorId: z.string().nullable(),
+    action: z.string(),
+    targetType: z.string().nullable(),
+    targetId: z.string().nullable(),
+    address: z.string().nullable(),
+    userAgent: z.string().nullable(),
+    requestId: z.string().nullable(),
+    data: z.record(z.string(), z.unknown()),
+    createdAt: timestamp,
+  })
+  .meta({ id: 'AuditEvent' })
 
 export const auditRouter = {
   list: authedProcedure
+    .meta({
+      openapi: { method: 'GET', path: '/audit', tags: ['audit'], summary: 'List audit events, newest first (admin)' },
+    })
     .input(
       z
         .strictObject({
@@ -19,5 +39,6 @@ export const auditRouter = {
         })
         .default({ limit: 50 }),
     )
+    .output(page(auditEvent))
     .query(({ ctx, input }) => listAudit(ctx.deps, ctx.principal, input)),
 }

@@ -3,10 +3,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createContextInner } from '../context.ts'
 import type { Deps } from '../deps.ts'
 import { answerVerify, verifyInput } from '../tokens/token.router.ts'
+import { REST_BASE } from './rest.ts'
 
 type Handler = (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => void
 
 const SINGLE = '/trpc/token.verify'
+/** The same call over REST (http/rest.ts): the result without tRPC's envelope. */
+const REST = `${REST_BASE}/tokens/verify`
 const MAX_BATCH = 100
 const BATCHES = new Map(
   Array.from({ length: MAX_BATCH }, (_, i) => [
@@ -21,7 +24,8 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/
 
 /**
  * The hot path: `POST /trpc/token.verify` — one call, or a batch of verify calls
- * only (`/trpc/token.verify,token.verify?batch=1`) — when every call succeeds.
+ * only (`/trpc/token.verify,token.verify?batch=1`) — and `POST /api/v1/tokens/verify`,
+ * when every call succeeds.
  *
  * The stock tRPC adapter turns every request into a WHATWG Request and stream, and
  * express and the request logger add more; for verify — the call every sibling makes
@@ -36,15 +40,15 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/
  *
  * Anything else goes to the stock adapter untouched: other procedures, mixed batches,
  * streaming (`trpc-accept`), missing or large bodies, non-JSON, and every failure —
- * bad JSON, bad input, bad credentials, 503s — which is re-run by tRPC with the body
- * already read (`req.body`), so its status, headers and bytes are tRPC's own.
+ * bad JSON, bad input, bad credentials, 503s — which is re-run by tRPC (or REST) with
+ * the body already read (`req.body`), so its status, headers and bytes are their own.
  * Re-running a failed verify is harmless: a failure changes nothing. Batches that
  * apply rate limits are left to tRPC from the start, so no request is counted twice.
  */
 export function withFastVerify(deps: Deps, fallback: Handler): Handler {
   return (req, res) => {
     const length = Number(req.headers['content-length'])
-    const calls = req.url === SINGLE ? 0 : BATCHES.get(req.url ?? '')
+    const calls = req.url === SINGLE || req.url === REST ? 0 : BATCHES.get(req.url ?? '')
     if (
       req.method !== 'POST' ||
       calls === undefined ||
@@ -88,7 +92,9 @@ async function verify(
     if (!principal) throw new Error('left to tRPC')
     const input = JSON.parse(body)
     const answer = (raw: unknown) => answerVerify(deps, principal, verifyInput.parse(raw))
-    if (calls === 0) {
+    if (req.url === REST) {
+      json = JSON.stringify(await answer(input))
+    } else if (calls === 0) {
       json = `{"result":{"data":${JSON.stringify(await answer(input))}}}`
     } else {
       const inputs = Array.from({ length: calls }, (_, i) => input?.[i])
@@ -104,7 +110,7 @@ async function verify(
   res.writeHead(200, {
     'x-request-id': requestId,
     'content-type': 'application/json',
-    vary: 'trpc-accept, accept',
+    ...(req.url === REST ? { 'cache-control': 'no-store' } : { vary: 'trpc-accept, accept' }),
     'content-length': Buffer.byteLength(json),
   })
   res.end(json)

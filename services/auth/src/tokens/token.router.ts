@@ -4,7 +4,7 @@ import type { Deps } from '../deps.ts'
 import { ForbiddenError, UnavailableError } from '../errors.ts'
 import { actorOf, type Principal } from '../principal.ts'
 import { authedProcedure } from '../trpc.ts'
-import { cursor, environment, futureDate, id, limit, role, scope, scopes } from '../validation.ts'
+import { cursor, environment, futureDate, id, limit, page, role, scope, scopes, timestamp } from '../validation.ts'
 import { reportLeaked } from './leaks.ts'
 import { getToken, issueToken, listTokens, revokeToken, rotateToken, setTokenDisabled } from './token.service.ts'
 import { type VerifyResult, verifyToken } from './verify.ts'
@@ -12,6 +12,87 @@ import { type VerifyResult, verifyToken } from './verify.ts'
 const tokenProcedure = authedProcedure.use(({ ctx, next }) =>
   next({ ctx: { tokens: { deps: ctx.deps, principal: ctx.principal, actor: actorOf(ctx.principal, ctx.meta) } } }),
 )
+
+// Output schemas list the fields in the order the services build them: tRPC answers
+// with the parsed value, so the order on the wire stays what it was.
+export const tokenInfo = z
+  .object({
+    id: z.string(),
+    accountId: z.string(),
+    start: z.string().meta({ description: 'prefix, environment and the first 4 secret characters' }),
+    name: z.string(),
+    detail: z.string().nullable(),
+    environment,
+    role,
+    scopes: z.array(z.string()),
+    status: z.enum(['active', 'disabled', 'expired', 'revoked']),
+    createdAt: timestamp,
+    expiresAt: timestamp.nullable(),
+    lastUsedAt: timestamp.nullable(),
+    revokedAt: timestamp.nullable(),
+    disabled: z.boolean(),
+    rotatedFrom: z.string().nullable(),
+  })
+  .meta({ id: 'TokenInfo', description: 'An access key as listings show it: never the secret or its digest.' })
+
+export const issuedToken = z
+  .object({
+    token: z.string().meta({ description: 'the plaintext key, returned once and never again' }),
+    id: z.string(),
+    accountId: z.string(),
+    start: z.string(),
+    name: z.string(),
+    detail: z.string().nullable(),
+    environment,
+    role,
+    scopes: z.array(z.string()),
+    expiresAt: timestamp.nullable(),
+    createdAt: timestamp,
+    rotatedFrom: z.string().nullable(),
+  })
+  .meta({ id: 'IssuedToken' })
+
+const granted = {
+  valid: z.literal(true),
+  tokenId: z.string(),
+  accountId: z.string(),
+  environment,
+  scopes: z.array(z.string()),
+  name: z.string(),
+}
+
+/** Documents `VerifyResult`; not run on the hot path (see `documentedOutput` in trpc.ts). */
+export const verifyResult = z
+  .discriminatedUnion('valid', [
+    z.discriminatedUnion('kind', [
+      z.object({ ...granted, kind: z.literal('access_key'), role, expiresAt: timestamp.nullable() }),
+      z.object({ ...granted, kind: z.literal('session'), userId: z.string(), role, expiresAt: timestamp }),
+      z.object({
+        ...granted,
+        kind: z.literal('direct'),
+        role: z.null(),
+        expiresAt: timestamp,
+        resource: z.object({ type: z.string(), id: z.string() }),
+      }),
+    ]),
+    z.object({
+      valid: z.literal(false),
+      reason: z.enum([
+        'MALFORMED',
+        'NOT_FOUND',
+        'EXPIRED',
+        'REVOKED',
+        'DISABLED',
+        'ACCOUNT_SUSPENDED',
+        'INSUFFICIENT_SCOPE',
+        'WRONG_ENVIRONMENT',
+        'RATE_LIMITED',
+      ]),
+      missingScopes: z.array(z.string()).optional(),
+      retryAfterMs: z.number().int().optional(),
+    }),
+  ])
+  .meta({ id: 'VerifyResult', description: 'A denial is a result (HTTP 200), not an error.' })
 
 function requireVerifier(scopes: readonly string[]): void {
   if (!scopes.includes('tokend:verify')) throw new ForbiddenError('this needs the tokend:verify scope')
@@ -47,11 +128,23 @@ export async function answerVerify(
   const started = performance.now()
   const result = await verifyToken(deps, input.token, input.require, input.ratelimit)
   deps.metrics.verified(result, (performance.now() - started) / 1000)
-  return result
+  // The documented schema must cover what verify returns: the typecheck proves it.
+  return result satisfies z.output<typeof verifyResult>
 }
 
 export const tokenRouter = {
-  verify: authedProcedure.input(verifyInput).mutation(({ ctx, input }) => answerVerify(ctx.deps, ctx.principal, input)),
+  verify: authedProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tokens/verify',
+        tags: ['tokens'],
+        summary: 'Verify a credential (access key, session or direct JWT); needs tokend:verify',
+      },
+      documentedOutput: verifyResult,
+    })
+    .input(verifyInput)
+    .mutation(({ ctx, input }) => answerVerify(ctx.deps, ctx.principal, input)),
 
   /**
    * Change events for client-side caches (SSE). Opens with `ready`; fails with 503
@@ -67,6 +160,15 @@ export const tokenRouter = {
   }),
 
   issue: tokenProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tokens',
+        tags: ['tokens'],
+        summary: 'Issue an access key (admin); the plaintext is returned once',
+        errorResponses: [409, 429],
+      },
+    })
     .input(
       z
         .strictObject({
@@ -84,9 +186,11 @@ export const tokenRouter = {
           path: ['expiresAt'],
         }),
     )
+    .output(issuedToken)
     .mutation(({ ctx, input }) => issueToken(ctx.tokens, input)),
 
   list: tokenProcedure
+    .meta({ openapi: { method: 'GET', path: '/tokens', tags: ['tokens'], summary: "List the account's access keys" } })
     .input(
       z
         .strictObject({
@@ -98,17 +202,52 @@ export const tokenRouter = {
         })
         .default({ status: 'all', limit: 50 }),
     )
+    .output(page(tokenInfo))
     .query(({ ctx, input }) => listTokens(ctx.tokens, input)),
 
-  get: tokenProcedure.input(z.strictObject({ id })).query(({ ctx, input }) => getToken(ctx.tokens, input.id)),
+  get: tokenProcedure
+    .meta({ openapi: { method: 'GET', path: '/tokens/{id}', tags: ['tokens'], summary: 'Get an access key' } })
+    .input(z.strictObject({ id }))
+    .output(tokenInfo)
+    .query(({ ctx, input }) => getToken(ctx.tokens, input.id)),
 
-  revoke: tokenProcedure.input(z.strictObject({ id })).mutation(({ ctx, input }) => revokeToken(ctx.tokens, input.id)),
+  revoke: tokenProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tokens/{id}/revoke',
+        tags: ['tokens'],
+        summary: 'Revoke an access key for good; repeating it returns the same revokedAt',
+      },
+    })
+    .input(z.strictObject({ id }))
+    .output(z.object({ id: z.string(), revokedAt: timestamp }))
+    .mutation(({ ctx, input }) => revokeToken(ctx.tokens, input.id)),
 
   setDisabled: tokenProcedure
+    .meta({
+      openapi: {
+        method: 'PUT',
+        path: '/tokens/{id}/disabled',
+        tags: ['tokens'],
+        summary: 'Disable or re-enable an access key (reversible, unlike revoke)',
+        errorResponses: [409],
+      },
+    })
     .input(z.strictObject({ id, disabled: z.boolean() }))
+    .output(tokenInfo)
     .mutation(({ ctx, input }) => setTokenDisabled(ctx.tokens, input.id, input.disabled)),
 
   rotate: tokenProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tokens/{id}/rotate',
+        tags: ['tokens'],
+        summary: 'Issue a successor key; the old one keeps working unless oldExpiresIn shortens it',
+        errorResponses: [409, 429],
+      },
+    })
     .input(
       z.strictObject({
         id,
@@ -120,11 +259,33 @@ export const tokenRouter = {
           .optional(),
       }),
     )
+    .output(issuedToken)
     .mutation(({ ctx, input }) => rotateToken(ctx.tokens, input)),
 
   /** Leak response (SPEC §9): for the operator account and secret scanners (`tokend:scanner`). */
   reportLeaked: authedProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tokens/leaked',
+        tags: ['tokens'],
+        summary: 'Report leaked keys: the valid ones are revoked (operator or tokend:scanner)',
+      },
+    })
     .input(z.strictObject({ tokens: z.array(z.string().max(4096)).min(1).max(1_000) }))
+    .output(
+      z.object({
+        revoked: z.number().int(),
+        results: z.array(
+          z.object({
+            index: z.number().int(),
+            status: z.enum(['revoked', 'already_revoked', 'malformed', 'unknown']),
+            tokenId: z.string().optional(),
+            accountId: z.string().optional(),
+          }),
+        ),
+      }),
+    )
     .mutation(({ ctx, input }) =>
       reportLeaked(ctx.deps, ctx.principal, actorOf(ctx.principal, ctx.meta), input.tokens),
     ),

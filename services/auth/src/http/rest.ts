@@ -1,0 +1,362 @@
+import { type AnyProcedure, getTRPCErrorFromUnknown, TRPCError } from '@trpc/server'
+import { getHTTPStatusCodeFromError } from '@trpc/server/http'
+import express from 'express'
+import type { Logger } from 'pino'
+import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi'
+import { createContextInner } from '../context.ts'
+import type { Deps } from '../deps.ts'
+import { RateLimitedError } from '../errors.ts'
+import { appRouter } from '../router.ts'
+import { createCallerFactory, describeError, type Meta } from '../trpc.ts'
+
+/**
+ * REST over the same procedures as /trpc (SPEC §4, issue 8): each procedure with
+ * `meta.openapi` answers at `/api/v1{path}`, and `/openapi.json` describes them all.
+ * Both come from the routers — their input schemas, output schemas and metadata — so
+ * nothing about an endpoint is written twice.
+ *
+ * trpc-to-openapi generates the document. Its request handler is not used: it sets
+ * `coerce` on the routers' own zod schemas at run time, which would change what /trpc
+ * accepts too (`"false"` would pass as `true` for a boolean). This adapter coerces
+ * query strings into a copy of the input instead, and answers errors in the app's
+ * REST shape: `{ "error": { "code": <reason>, "message", "issues"?, "retryAfterMs"? } }`,
+ * with tRPC's status codes and headers.
+ */
+export const REST_BASE = '/api/v1'
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
+const MAX_BODY = '1mb'
+
+interface Route {
+  method: string
+  /** As the document writes it, e.g. `/tokens/{id}`. */
+  template: string
+  pattern: RegExp
+  /** The procedure's dotted path, e.g. `token.verify`. */
+  path: string
+  procedure: AnyProcedure
+}
+
+const createCaller = createCallerFactory(appRouter)
+const procedures = appRouter._def.procedures as unknown as Record<string, AnyProcedure>
+const routes: Route[] = Object.entries(procedures).flatMap(([path, procedure]) => {
+  const openapi = (procedure._def.meta as Meta | undefined)?.openapi
+  if (!openapi || openapi.enabled === false || procedure._def.type === 'subscription') return []
+  const pattern = new RegExp(`^${openapi.path.replace(/\{(\w+)\}/g, '(?<$1>[^/]+)')}/?$`)
+  return [{ method: openapi.method, template: openapi.path, pattern, path, procedure }]
+})
+
+/** The REST endpoints, to mount at `REST_BASE`. */
+export function restApi(deps: Deps, logger: Logger): express.Router {
+  const api = express.Router()
+  api.use(express.json({ limit: MAX_BODY }))
+  api.use(async (req, res) => {
+    let route: Route | undefined
+    try {
+      const method = req.method === 'HEAD' ? 'GET' : req.method
+      const matching = routes.filter((candidate) => candidate.pattern.test(req.path))
+      route = matching.find((candidate) => candidate.method === method)
+      if (!route) {
+        if (matching.length === 0) throw new TRPCError({ code: 'NOT_FOUND', message: 'no such route' })
+        res.setHeader('allow', [...new Set(matching.map((candidate) => candidate.method))].join(', '))
+        throw new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: `${req.method} is not allowed here` })
+      }
+      if (hasBody(req) && !req.is('application/json')) {
+        throw new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'send JSON (content-type: application/json)' })
+      }
+      const input = inputOf(route, req)
+      const ctx = createContextInner(
+        deps,
+        {
+          requestId: String(req.id),
+          address: req.ip ?? null,
+          userAgent: req.headers['user-agent']?.slice(0, 512) ?? null,
+        },
+        req.headers.authorization,
+      )
+      const call = route.path
+        .split('.')
+        .reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], createCaller(ctx)) as (
+        input: unknown,
+      ) => Promise<unknown>
+      const data = await call(input)
+      res.setHeader('cache-control', 'no-store')
+      res.json(data)
+    } catch (cause) {
+      sendError(res, getTRPCErrorFromUnknown(cause), route?.path, req.log ?? logger)
+    }
+  })
+  // Body parser failures: malformed JSON, too large, a charset it cannot read.
+  api.use((error: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const status = (error as { status?: number }).status
+    const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'PARSE_ERROR'
+    const message = code === 'PARSE_ERROR' ? 'the body is not valid JSON' : 'the body cannot be read'
+    sendError(res, new TRPCError({ code, message, cause: error }), undefined, req.log ?? logger)
+  })
+  return api
+}
+
+function sendError(res: express.Response, error: TRPCError, path: string | undefined, log: Logger): void {
+  if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error.cause ?? error, path }, 'procedure failed')
+  else if (error.code === 'SERVICE_UNAVAILABLE') log.warn({ err: error.cause, path }, 'database unavailable')
+  // The same headers as /trpc (responseMeta in app.ts).
+  if (error.code === 'UNAUTHORIZED') res.setHeader('www-authenticate', 'Bearer realm="tokend"')
+  if (error.cause instanceof RateLimitedError) {
+    res.setHeader('retry-after', String(Math.ceil(error.cause.retryAfterMs / 1000)))
+  }
+  const { reason, message, issues, retryAfterMs } = describeError(error)
+  res.status(getHTTPStatusCodeFromError(error)).json({ error: { code: reason, message, issues, retryAfterMs } })
+}
+
+/**
+ * The procedure's input: path parameters over the JSON body, or over the query string
+ * for GET and DELETE. Query values are strings; numbers and booleans are converted
+ * where the input schema asks for them, and nothing else is (the schema judges).
+ */
+function inputOf(route: Route, req: express.Request): unknown {
+  const params = pathParams(route, req.path)
+  if (BODY_METHODS.has(route.method)) {
+    const body = bodyOf(req)
+    if (body === undefined) return Object.keys(params).length > 0 ? params : undefined
+    return isPlainObject(body) ? { ...body, ...params } : body
+  }
+  const query = new URL(req.originalUrl, 'http://localhost').searchParams
+  if (query.size === 0) return Object.keys(params).length > 0 ? params : undefined
+  const shape = objectShape(route.procedure._def.inputs[0])
+  const input: Record<string, unknown> = {}
+  for (const key of new Set(query.keys())) {
+    const values = query.getAll(key)
+    const kind = kindOf(shape?.[key])
+    if (kind === 'array') input[key] = values
+    else if (values.length > 1) input[key] = values
+    else input[key] = coerce(values[0] as string, kind)
+  }
+  return { ...input, ...params }
+}
+
+/** The parsed body; the verify fast path (fast-verify.ts) hands over the text it has read. */
+function bodyOf(req: express.Request): unknown {
+  if (typeof req.body !== 'string') return req.body
+  try {
+    return JSON.parse(req.body)
+  } catch (error) {
+    throw new TRPCError({ code: 'PARSE_ERROR', message: 'the body is not valid JSON', cause: error })
+  }
+}
+
+function pathParams(route: Route, path: string): Record<string, string> {
+  const groups = route.pattern.exec(path)?.groups ?? {}
+  try {
+    return Object.fromEntries(Object.entries(groups).map(([key, value]) => [key, decodeURIComponent(value)]))
+  } catch (error) {
+    throw new TRPCError({ code: 'BAD_REQUEST', message: 'the path is not valid URL encoding', cause: error })
+  }
+}
+
+function coerce(value: string, kind: string | undefined): unknown {
+  if (kind === 'number' && /^-?\d+(\.\d+)?$/.test(value)) return Number(value)
+  if (kind === 'boolean' && (value === 'true' || value === 'false')) return value === 'true'
+  return value
+}
+
+interface SchemaDef {
+  type: string
+  innerType?: { _zod: { def: SchemaDef } }
+  in?: { _zod: { def: SchemaDef } }
+  out?: { _zod: { def: SchemaDef } }
+  shape?: Record<string, unknown>
+}
+
+/** Looks through the wrappers (default, optional, nullable, preprocess) to the type beneath. */
+function unwrap(schema: unknown): SchemaDef | undefined {
+  let def = (schema as { _zod?: { def: SchemaDef } } | undefined)?._zod?.def
+  while (def) {
+    const inner = def.innerType ?? (def.type === 'pipe' ? def.out : undefined)
+    if (!inner) return def
+    def = inner._zod.def
+  }
+  return undefined
+}
+
+function objectShape(schema: unknown): Record<string, unknown> | undefined {
+  const def = unwrap(schema)
+  return def?.type === 'object' ? def.shape : undefined
+}
+
+function kindOf(schema: unknown): string | undefined {
+  return unwrap(schema)?.type
+}
+
+/** A body with content (an empty POST, as fetch sends it, has none). */
+function hasBody(req: express.Request): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+let document: OpenAPIObject | undefined
+
+/** The OpenAPI 3.1 description of the REST API, generated once from the routers. */
+export function openApiDocument(): OpenAPIObject {
+  document ??= describe()
+  return document
+}
+
+type Components = NonNullable<OpenAPIObject['components']>
+type ResponseObject = Extract<NonNullable<Components['responses']>[string], { description: string }>
+
+const ERROR_RESPONSES: Record<
+  number,
+  { name: string; description: string; example: string; headers?: ResponseObject['headers'] }
+> = {
+  400: {
+    name: 'BadRequest',
+    description: 'Malformed JSON or invalid input; `issues` names the fields',
+    example: 'invalid_input',
+  },
+  401: {
+    name: 'Unauthorized',
+    description: 'No valid bearer credential',
+    example: 'invalid_token',
+    headers: { 'WWW-Authenticate': { schema: { type: 'string', examples: ['Bearer realm="tokend"'] } } },
+  },
+  403: {
+    name: 'Forbidden',
+    description: 'The credential may not do this (role, scope, or another account)',
+    example: 'forbidden',
+  },
+  404: { name: 'NotFound', description: 'No such object', example: 'not_found' },
+  409: {
+    name: 'Conflict',
+    description: 'The change conflicts with the current state or a limit',
+    example: 'token_limit_reached',
+  },
+  429: {
+    name: 'TooManyRequests',
+    description: 'Rate limited; retry after `Retry-After` seconds',
+    example: 'rate_limited',
+    headers: { 'Retry-After': { schema: { type: 'integer', minimum: 0 } } },
+  },
+  503: {
+    name: 'Unavailable',
+    description: 'The database is unavailable; nothing was written, try again',
+    example: 'unavailable',
+  },
+}
+
+function describe(): OpenAPIObject {
+  // Hot-path procedures document their output without validating it on every call.
+  // trpc-to-openapi reads the output schema from the procedure, so it sees a copy with it.
+  const documented = Object.fromEntries(
+    Object.entries(procedures).map(([path, procedure]) => {
+      const meta = procedure._def.meta as Meta | undefined
+      if (!meta?.openapi) return [path, procedure]
+      const { errorResponses: _, ...openapi } = meta.openapi
+      const output = meta.documentedOutput ?? (procedure._def as { output?: unknown }).output
+      return [path, { ...procedure, _def: { ...procedure._def, meta: { ...meta, openapi }, output } }]
+    }),
+  )
+  const doc = generateOpenApiDocument(
+    { ...appRouter, _def: { ...appRouter._def, procedures: documented } } as unknown as typeof appRouter,
+    {
+      title: 'tokend',
+      description:
+        'Token authentication: verify, issue, list, rotate and revoke access keys. The same procedures as ' +
+        'tRPC at /trpc, as REST. Authenticate with `Authorization: Bearer <access key | session JWT>`. ' +
+        'Errors answer `{ "error": { "code": <stable reason>, "message": ... } }`.',
+      version: '1.0.0',
+      baseUrl: REST_BASE,
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'an access key (tk_live_…, tk_test_…) or a session JWT',
+        },
+      },
+    },
+  )
+  for (const [path, item] of Object.entries(doc.paths ?? {})) {
+    for (const [method, operation] of Object.entries(item) as Array<[string, { responses: Record<string, unknown> }]>) {
+      const route = routes.find((candidate) => candidate.method === method.toUpperCase() && candidate.template === path)
+      const meta = route?.procedure._def.meta as Meta | undefined
+      const statuses = new Set<number>([503])
+      if (method !== 'get' || route?.procedure._def.inputs.length) statuses.add(400)
+      if (meta?.openapi?.protect !== false) statuses.add(401).add(403)
+      if (path.includes('{')) statuses.add(404)
+      for (const status of extraStatuses(meta)) statuses.add(status)
+      operation.responses = {
+        '200': operation.responses['200'],
+        ...Object.fromEntries(
+          [...statuses]
+            .sort()
+            .map((status) => [String(status), { $ref: `#/components/responses/${ERROR_RESPONSES[status]?.name}` }]),
+        ),
+      }
+    }
+  }
+  const schemas = Object.fromEntries(
+    Object.entries(doc.components?.schemas ?? {}).filter(([name]) => !name.startsWith('error.')),
+  )
+  doc.components = {
+    ...doc.components,
+    schemas: { ...schemas, Error: errorSchema() },
+    responses: Object.fromEntries(
+      Object.values(ERROR_RESPONSES).map(({ name, description, example, headers }) => [
+        name,
+        {
+          description,
+          ...(headers && { headers }),
+          content: {
+            'application/json': {
+              schema: { $ref: '#/components/schemas/Error' },
+              example: { error: { code: example, message: description } },
+            },
+          },
+        },
+      ]),
+    ),
+  }
+  return doc
+}
+
+function extraStatuses(meta: Meta | undefined): number[] {
+  const extra = meta?.openapi?.errorResponses
+  if (!extra) return []
+  return Array.isArray(extra) ? extra : Object.keys(extra).map(Number)
+}
+
+function errorSchema(): NonNullable<Components['schemas']>[string] {
+  return {
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: {
+          code: {
+            type: 'string',
+            description:
+              'A stable snake_case reason, the same as `error.data.reason` over tRPC: invalid_input, ' +
+              'invalid_token, invalid_credentials, forbidden, plan_required, not_found, token_revoked, ' +
+              'token_limit_reached, username_taken, conflict, rate_limited, unavailable',
+            examples: ['invalid_input'],
+          },
+          message: { type: 'string', description: 'For people; may change' },
+          issues: {
+            type: 'array',
+            description: 'With invalid_input: the fields at fault',
+            items: {
+              type: 'object',
+              required: ['path', 'message'],
+              properties: { path: { type: 'string' }, message: { type: 'string' } },
+            },
+          },
+          retryAfterMs: { type: 'integer', description: 'With rate_limited: how long to wait' },
+        },
+      },
+    },
+  }
+}
