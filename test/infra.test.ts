@@ -229,7 +229,9 @@ describe('infra/Dockerfile', () => {
   })
 
   it('runs node dist/main.js on the port tokend uses, with a health check on /healthz', () => {
-    expect(all(runtime, 'CMD')).toEqual(['["node", "--enable-source-maps", "--max-semi-space-size=64", "dist/main.js"]'])
+    expect(all(runtime, 'CMD')).toEqual([
+      '["node", "--enable-source-maps", "--max-semi-space-size=64", "dist/main.js"]',
+    ])
     const env = all(runtime, 'ENV')
     expect(env).toContain(`PORT=${tokendDefaultPort}`)
     expect(all(runtime, 'EXPOSE')).toEqual([tokendDefaultPort])
