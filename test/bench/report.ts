@@ -77,6 +77,8 @@ export function markdown(report: BenchReport): string {
     `SPEC §11's performance targets, measured by \`pnpm bench${report.mode === 'quick' ? ' --quick' : ''}\`` +
       ` on ${machine.date.slice(0, 10)}. Every figure is a ratio within this one run against its named`,
     'baseline (or an absolute latency / size where the target is one); the run reports, it does not gate.',
+    'Where the time goes — the profiles behind these figures, and what bounds those below target — is in',
+    '[performance.md](performance.md).',
     '',
   ]
   if (report.mode === 'quick') {
