@@ -22,7 +22,7 @@ export const FULL: Settings = {
   quick: false,
   warmupS: 3,
   durationS: 10,
-  repetitions: 3,
+  repetitions: 5,
   connections: 50,
   missKeys: 200_000,
   floodKeys: 1_000,
