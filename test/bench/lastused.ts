@@ -5,7 +5,7 @@ import { Caller, freePort } from '@tokend/testing'
 import { type LoadJob, type LoadResult, runLoad } from './load.ts'
 import { type ServerProcess, startPinnedTokend } from './processes.ts'
 import { type BenchEnv, ratioFigure, round, type ScenarioResult } from './report-types.ts'
-import { median } from './stats.ts'
+import { median, pairedRatio } from './stats.ts'
 import { BENCH_LIMITS, call, createAccount, issueKey } from './tokend-api.ts'
 
 const RATELIMIT = { name: 'bench', limit: 1_000_000_000, windowMs: 60_000 }
@@ -76,7 +76,10 @@ export async function lastUsedAndRateLimit(env: BenchEnv): Promise<ScenarioResul
       figures: [
         ratioFigure(
           { id: 'P7', figure: 'verify with lastUsedAt and a rate limit on vs off', target: '≥ 0.8×', min: 0.8 },
-          rps('on') / rps('off'),
+          pairedRatio(
+            runs.on.map((run) => run.rps),
+            runs.off.map((run) => run.rps),
+          ),
           problems,
           [
             `on: TOKEND_TRACK_LAST_USED=true and ratelimit ${JSON.stringify(RATELIMIT)}; off: TOKEND_TRACK_LAST_USED=false, no ratelimit`,

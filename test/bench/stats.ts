@@ -14,6 +14,15 @@ export function median(values: readonly number[]): number {
     : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
 }
 
+/**
+ * The median of the repetitions' own ratios `a[i] / b[i]`. The loads of one repetition
+ * run back to back, so a slow spell of the machine touches both sides of a pair; medians
+ * taken side by side would pair one load's good moment with the other's bad one.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  return median(a.map((value, i) => value / (b[i] as number)))
+}
+
 export interface Percentiles {
   count: number
   mean: number

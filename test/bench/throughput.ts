@@ -15,7 +15,7 @@ import {
   type Series,
   verdict,
 } from './report-types.ts'
-import { median } from './stats.ts'
+import { median, pairedRatio } from './stats.ts'
 import {
   BENCH_LIMITS,
   type CacheCounters,
@@ -152,6 +152,8 @@ export async function throughput(env: BenchEnv): Promise<ScenarioResult> {
     }
 
     const rps = (each: Load) => median(each.runs.map((run) => run.rps))
+    const rates = (each: Load, times = 1) => each.runs.map((run) => run.rps * times)
+    const ratio = (a: Load, b: Load, times = 1) => pairedRatio(rates(a, times), rates(b))
     const figures: Figure[] = []
     figures.push(
       ratioFigure(
@@ -161,7 +163,7 @@ export async function throughput(env: BenchEnv): Promise<ScenarioResult> {
           target: '≥ 0.8×',
           min: 0.8,
         },
-        rps(loads.hit) / rps(loads.bare),
+        ratio(loads.hit, loads.bare),
         problemsOf(loads.hit, loads.bare),
         [
           `hit ${round(rps(loads.hit), 0)} req/s, bare ${round(rps(loads.bare), 0)} req/s (medians)`,
@@ -177,7 +179,7 @@ export async function throughput(env: BenchEnv): Promise<ScenarioResult> {
           target: '≥ 4×',
           min: 4,
         },
-        (rps(loads.batch) * settings.batchSize) / rps(loads.bare),
+        ratio(loads.batch, loads.bare, settings.batchSize),
         problemsOf(loads.batch, loads.bare),
         [`${round(rps(loads.batch) * settings.batchSize, 0)} verifies/s in ${round(rps(loads.batch), 0)} req/s`],
       ),
@@ -185,7 +187,7 @@ export async function throughput(env: BenchEnv): Promise<ScenarioResult> {
     figures.push(
       ratioFigure(
         { id: 'P3', figure: 'cache-miss verify (key in Postgres) vs cache-hit', target: '≥ 0.6×', min: 0.6 },
-        rps(loads.miss) / rps(loads.hit),
+        ratio(loads.miss, loads.hit),
         problemsOf(loads.miss, loads.hit),
         [`${settings.missKeys} keys in Postgres, each request another one`, lookups(loads.miss)],
       ),
@@ -201,7 +203,7 @@ export async function throughput(env: BenchEnv): Promise<ScenarioResult> {
           target: '≥ 0.9×, 0 lookups',
           min: 0.9,
         },
-        rps(loads.malformed) / rps(loads.hit),
+        ratio(loads.malformed, loads.hit),
         problemsOf(loads.malformed, loads.hit),
         [
           `${settings.floodKeys} distinct lookalikes (checksum fails)`,
@@ -216,7 +218,7 @@ export async function throughput(env: BenchEnv): Promise<ScenarioResult> {
     figures.push(
       ratioFigure(
         { id: 'P4b', figure: 'flood of unknown well-formed keys vs cache-hit', target: '≥ 0.8×', min: 0.8 },
-        rps(loads.unknown) / rps(loads.hit),
+        ratio(loads.unknown, loads.hit),
         problemsOf(loads.unknown, loads.hit),
         [`${settings.floodKeys} distinct unknown keys (negative cache)`, lookups(loads.unknown)],
       ),
@@ -413,12 +415,13 @@ async function loginsBeside(
     beside.push(await measure(load, env.settings.durationS, env.settings.connections, rate))
     for (const [status, count] of Object.entries(await side.stop())) logins[status] = (logins[status] ?? 0) + count
   }
-  const p99 = (runs: Run[]) => median(runs.map((run) => run.latency.p99))
+  const p99s = (runs: Run[]) => runs.map((run) => run.latency.p99)
+  const p99 = (runs: Run[]) => median(p99s(runs))
   const sent = Object.values(logins).reduce((sum, count) => sum + count, 0)
   const problems = problemsOf({ ...load, runs: [...without, ...beside] })
   if ((logins['200'] ?? 0) < 0.9 * sent) problems.push(`only ${logins['200'] ?? 0} of ${sent} logins succeeded`)
   return {
-    figure: ratioFigure({ ...fields, max: 2 }, p99(beside) / p99(without), problems, [
+    figure: ratioFigure({ ...fields, max: 2 }, pairedRatio(p99s(beside), p99s(without)), problems, [
       `p99 ${p99(without).toFixed(2)} ms without, ${p99(beside).toFixed(2)} ms with logins (medians, ${rate} req/s)`,
       `logins by status: ${JSON.stringify(logins)}`,
     ]),
