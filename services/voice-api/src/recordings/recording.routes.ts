@@ -13,7 +13,7 @@ const title = z
   .trim()
   .min(1)
   .max(200)
-  .regex(/^[^\u0000]*$/, 'must not contain NUL characters')
+  .refine((value) => !value.includes('\u0000'), 'must not contain NUL characters')
 const RECORDING_ID = /^rec_[0-9A-HJKMNP-TV-Z]{26}$/
 const newRecording = z.strictObject({ title })
 const listQuery = z.object({
