@@ -1,6 +1,5 @@
 import { generateKey } from '@tokend/keys'
 import { Caller, type RunningTokend, startTokend } from '@tokend/testing'
-import type { AnyProcedure } from '@trpc/server'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { appRouter } from '../services/auth/src/router.ts'
@@ -12,6 +11,8 @@ import { appRouter } from '../services/auth/src/router.ts'
  * and path, and `FC_SEED=<seed>` replays it.
  */
 const SEED = Number(process.env.FC_SEED ?? 20261202)
+
+type AnyProcedure = { _def: { type: string; inputs: unknown[] } }
 
 let tokend: RunningTokend
 let withVerify: string
@@ -41,7 +42,7 @@ afterAll(async () => {
   await tokend?.stop()
 })
 
-const procedures = Object.entries(appRouter._def.procedures as Record<string, AnyProcedure>)
+const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, AnyProcedure>)
   .filter(([, procedure]) => procedure._def.type !== 'subscription')
   .map(([path, procedure]) => ({
     path,
@@ -187,7 +188,8 @@ describe('any request, on any path', () => {
       route: fc.constantFrom(...routes),
       // Percent-encoded text, or escapes that are not UTF-8 at all.
       param: fc.oneof(
-        text.map((raw) => encodeURIComponent(raw.toWellFormed())),
+        // Buffer.from makes lone surrogates U+FFFD, which encodeURIComponent can write.
+        text.map((raw) => encodeURIComponent(Buffer.from(raw).toString())),
         fc.constantFrom('%FF', '%00', '%E0%A4%A', '%', '..%2F'),
       ),
       body: value,
@@ -257,7 +259,7 @@ describe('verify on its fast path', () => {
         },
       }),
       duplex: 'half',
-    } as RequestInit)
+    } as RequestInit & { headers: Record<string, string> })
     const seen = (answer: typeof fast) => ({
       status: answer.status,
       body: answer.body,
@@ -320,7 +322,7 @@ describe('verify on its fast path', () => {
         headers: { 'content-type': 'application/json', ...authorization(who) },
         body: '{"0":{"token":"x"},"1":{}}',
       })
-      const body = await reply.json()
+      const body: any = await reply.json()
       if (who === 'verify') {
         expect(reply.status).toBe(207)
         expect(body[0].result.data).toEqual({ valid: false, reason: 'MALFORMED' })

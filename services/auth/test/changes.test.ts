@@ -111,7 +111,7 @@ describe('who may follow the change stream', () => {
     const none = await fetch(`${t.url}/trpc/token.changes`)
     expect(none.status).toBe(401)
     expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/)
-    expect((await none.json()).error.data.reason).toBe('invalid_token')
+    expect(((await none.json()) as any).error.data.reason).toBe('invalid_token')
     const bad = await Stream.open(t.url, 'tk_live_nope')
     expect(bad.status).toBe(401)
     const noScope = await Stream.open(t.url, customer.adminKey.token)
