@@ -92,6 +92,7 @@ export async function issueToken({ deps, principal, actor }: TokenContext, input
   return deps.db.transaction().execute(async (trx) => {
     const account = await reserveKeyCreation(trx, deps.config, accountId)
     requireEnvironmentAllowed(account.plan, input.environment)
+    requireEnvironmentHeld(principal, input.environment)
     const expiresAt = planExpiry(account.plan, deps.config.TOKEND_TRIAL_KEY_DAYS, resolveExpiry(input))
     const { token, row } = await createKey(trx, deps.config.TOKEND_TOKEN_PREFIX, {
       accountId,
@@ -190,6 +191,7 @@ export async function rotateToken(
     checkGrant(principal, old.role, old.scopes)
     const account = await reserveKeyCreation(trx, deps.config, old.account_id)
     requireEnvironmentAllowed(account.plan, old.environment)
+    requireEnvironmentHeld(principal, old.environment)
     const now = Date.now()
     // The new key lives as long as the old one was meant to, counted from now (within the plan's bound).
     const lifetime = old.expires_at ? old.expires_at.getTime() - old.created_at.getTime() : null
@@ -302,6 +304,17 @@ export async function createKey(
 
 export function requireAdmin(principal: Principal): void {
   if (principal.role !== 'admin') throw new ForbiddenError('this needs an admin key')
+}
+
+/**
+ * A credential's environment bounds what it creates: a `test` key creates nothing that
+ * works in `live` (keys, direct links, people of a paid account, who sign in to live).
+ * Sessions carry their account's environment, which the plan already bounds (SPEC §7).
+ */
+export function requireEnvironmentHeld(principal: Principal, environment: Environment): void {
+  if (principal.kind === 'access_key' && principal.environment === 'test' && environment === 'live') {
+    throw new ForbiddenError('a test key creates only test credentials; use a live key or a session for live ones')
+  }
 }
 
 /** The account a call acts on: the caller's own, or any for the operator account. */
