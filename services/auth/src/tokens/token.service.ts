@@ -1,4 +1,5 @@
 import { digestKey, type Environment, generateKey, parseKey } from '@tokend/keys'
+import { keepOperatorAccess } from '../accounts/operator-access.ts'
 import { planExpiry, requireEnvironmentAllowed } from '../accounts/plans.ts'
 import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction } from '../changes/change-events.ts'
@@ -145,6 +146,7 @@ export async function revokeToken(
     const current = owned(principal, await keys.findKeyById(trx, id, { forUpdate: true }))
     if (current.revoked_at) return current
     const revoked = await keys.updateKey(trx, id, { revoked_at: new Date() })
+    await keepOperatorAccess(trx, revoked)
     await announce({ type: 'key', digest: revoked.digest })
     await recordAudit(trx, actor, {
       accountId: revoked.account_id,
@@ -168,6 +170,7 @@ export async function setTokenDisabled(
     if (current.revoked_at) throw new TokenRevokedError()
     if (current.disabled === disabled) return current
     const changed = await keys.updateKey(trx, id, { disabled })
+    if (disabled) await keepOperatorAccess(trx, changed)
     await announce({ type: 'key', digest: changed.digest })
     await recordAudit(trx, actor, {
       accountId: changed.account_id,
@@ -217,6 +220,8 @@ export async function rotateToken(
       const shortened = new Date(now + input.oldExpiresIn * 1000)
       if (!old.expires_at || shortened < old.expires_at) {
         old = await keys.updateKey(trx, old.id, { expires_at: shortened })
+        // The new key normally keeps the way in open; this holds the rule on every path.
+        await keepOperatorAccess(trx, old)
         await announce({ type: 'key', digest: old.digest })
       }
     }
