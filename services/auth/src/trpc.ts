@@ -15,7 +15,7 @@ import {
   UnavailableError,
 } from './errors.ts'
 
-const CODE_OF: Record<Reason, TRPC_ERROR_CODE_KEY> = {
+export const CODE_OF: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   invalid_input: 'BAD_REQUEST',
   invalid_token: 'UNAUTHORIZED',
   invalid_credentials: 'UNAUTHORIZED',

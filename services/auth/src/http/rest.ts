@@ -5,7 +5,7 @@ import type { Logger } from 'pino'
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi'
 import { createContextInner } from '../context.ts'
 import type { Deps } from '../deps.ts'
-import { RateLimitedError } from '../errors.ts'
+import { ERROR_REASONS, RateLimitedError } from '../errors.ts'
 import { appRouter } from '../router.ts'
 import { createCallerFactory, describeError, type Meta } from '../trpc.ts'
 
@@ -338,10 +338,7 @@ function errorSchema(): NonNullable<Components['schemas']>[string] {
         properties: {
           code: {
             type: 'string',
-            description:
-              'A stable snake_case reason, the same as `error.data.reason` over tRPC: invalid_input, ' +
-              'invalid_token, invalid_credentials, forbidden, plan_required, not_found, token_revoked, ' +
-              'token_limit_reached, username_taken, conflict, rate_limited, unavailable',
+            description: `A stable snake_case reason, the same as \`error.data.reason\` over tRPC: ${Object.keys(ERROR_REASONS).join(', ')}`,
             examples: ['invalid_input'],
           },
           message: { type: 'string', description: 'For people; may change' },

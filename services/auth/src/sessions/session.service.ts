@@ -21,7 +21,7 @@ export async function login(
   meta: RequestMeta,
   input: { username: string; password: string },
 ): Promise<{ username: string; token: string; expiresAt: string }> {
-  const { config, db } = deps
+  const { db } = deps
   await throttleLogin(deps, meta, input.username)
 
   const user = await findUserForLogin(db, input.username)
