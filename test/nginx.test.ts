@@ -222,7 +222,7 @@ describe('three tokend replicas behind nginx (infra/nginx/nginx.conf)', () => {
       }
     }
     try {
-      await until('{"type":"ready"}')
+      await until('{"type":"ready","scope":"all"}')
       const { id } = (await call(via(), operatorKey, 'token.issue', { name: 'streamed', environment: 'test' })).data
       const revokedAt = Date.now()
       await call(via(), operatorKey, 'token.revoke', { id })

@@ -23,12 +23,13 @@ const STARTUP_LOCK = 0x70_6b_64_01
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10))
 
 /**
- * How long a request waits on Postgres at most: for a connection, then for a query's
- * answer (on our side, so a frozen server cannot hold it longer) and in the server
- * (so a stuck statement does not hold a connection). Fail-closed answers come within
- * about a second, not when TCP gives up.
+ * How long a request waits on Postgres at most: for a query's answer (on our side, so
+ * a frozen server cannot hold it longer) and in the server (so a stuck statement does
+ * not hold a connection); for a connection somewhat longer, since a burst of requests
+ * queueing for the pool is load, not an outage. Fail-closed answers come within a
+ * second or two, not when TCP gives up.
  */
-export const REQUEST_DB_TIMEOUTS = { connectMs: 1_000, queryMs: 1_500, statementMs: 1_000 }
+export const REQUEST_DB_TIMEOUTS = { connectMs: 2_500, queryMs: 1_500, statementMs: 1_000 }
 
 export function createDb(
   url: string,
