@@ -14,6 +14,7 @@ import { VerifyCache } from './cache/verify-cache.ts'
 import { applyChange } from './changes/change-events.ts'
 import { ChangeListener } from './changes/change-listener.ts'
 import type { Config } from './config.ts'
+import { consoleHttp } from './console/console-http.ts'
 import { createContextInner } from './context.ts'
 import { createDb, type Db, migrateToLatest, withStartupLock } from './db/database.ts'
 import type { Deps } from './deps.ts'
@@ -261,6 +262,8 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
     res.json(deps.signingKeys.jwks())
   })
 
+  // The web console (console/): its files, its sign-in, and its session cookie on /trpc.
+  app.use(consoleHttp(deps, logger))
   app.use(
     '/trpc',
     createExpressMiddleware({

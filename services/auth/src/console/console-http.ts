@@ -1,0 +1,22 @@
+import express from 'express'
+import type { Logger } from 'pino'
+import type { Deps } from '../deps.ts'
+import { consoleAssets } from './assets.ts'
+import { cookieCredentials, sessionRoutes } from './session-cookie.ts'
+
+/**
+ * Everything the web console needs from tokend's HTTP server, mounted before /trpc:
+ * `/` sends people to the console, `/console/api/session` signs in and out, the
+ * session cookie becomes a bearer on console calls to /trpc, and /console serves the
+ * built app (apps/console).
+ */
+export function consoleHttp(deps: Deps, logger: Logger): express.Router {
+  const routes = express.Router()
+  routes.get('/', (_req, res) => {
+    res.redirect(302, '/console/')
+  })
+  routes.use('/console/api/session', sessionRoutes(deps, logger))
+  routes.use('/console', consoleAssets())
+  routes.use('/trpc', cookieCredentials)
+  return routes
+}
