@@ -1,5 +1,5 @@
 import { QueryClientProvider, useQuery, useQueryClient } from '@tanstack/react-query'
-import { createContext, type FormEvent, useContext, useEffect, useRef, useState } from 'react'
+import { createContext, type FormEvent, useContext, useEffect, useId, useRef, useState } from 'react'
 import { AccountPage, AccountsPage } from './accounts.tsx'
 import { AuditPage } from './audit.tsx'
 import { KeysPage } from './keys.tsx'
@@ -250,10 +250,12 @@ function AccountSwitcher({ accountId, own, path }: { accountId: string; own: str
   const accounts = useQuery(trpc.account.list.queryOptions({ limit: 100 }))
   const items = accounts.data?.items ?? []
   const known = items.some((account) => account.id === accountId)
+  const id = useId()
   return (
-    <label className="switcher">
-      <span>Account</span>
+    <div className="switcher">
+      <label htmlFor={id}>Account</label>
       <select
+        id={id}
         value={accountId}
         onChange={(e) =>
           navigate(e.target.value === own ? path : `${path}?account=${encodeURIComponent(e.target.value)}`)
@@ -268,7 +270,7 @@ function AccountSwitcher({ accountId, own, path }: { accountId: string; own: str
           </option>
         ))}
       </select>
-    </label>
+    </div>
   )
 }
 

@@ -48,7 +48,7 @@ function securityHeaders(_req: express.Request, res: express.Response, next: exp
  * change with their content), everything else answered with index.html and `no-store`,
  * so a new build is picked up at once and a signed-out page is never kept.
  */
-export function consoleAssets(dir = consoleDir()): express.Router {
+export function consoleAssets(dir: string | undefined): express.Router {
   const routes = express.Router()
   routes.use(securityHeaders)
   if (!dir) {

@@ -1,7 +1,7 @@
 import express from 'express'
 import type { Logger } from 'pino'
 import type { Deps } from '../deps.ts'
-import { consoleAssets } from './assets.ts'
+import { consoleAssets, consoleDir } from './assets.ts'
 import { cookieCredentials, sessionRoutes } from './session-cookie.ts'
 
 /**
@@ -16,7 +16,7 @@ export function consoleHttp(deps: Deps, logger: Logger): express.Router {
     res.redirect(302, '/console/')
   })
   routes.use('/console/api/session', sessionRoutes(deps, logger))
-  routes.use('/console', consoleAssets())
+  routes.use('/console', consoleAssets(consoleDir()))
   routes.use('/trpc', cookieCredentials)
   return routes
 }
