@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
@@ -46,7 +47,7 @@ async function verify(token: string): Promise<{ valid: boolean; reason?: string 
     headers: { authorization: `Bearer ${tokend.bootstrapKey}`, 'content-type': 'application/json' },
     body: JSON.stringify({ token }),
   })
-  return (await response.json()).result.data
+  return ((await response.json()) as any).result.data
 }
 
 /** A fresh browser context (its own cookies) at `width`, with CSP violations collected. */
@@ -76,7 +77,7 @@ async function screenshot(target: Page, name: string) {
   await target.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true })
 }
 
-function row(target: Page, name: string) {
+function row(target: Page, name: string | RegExp) {
   return target.getByRole('row').filter({ has: target.getByRole('rowheader', { name }) })
 }
 
@@ -216,7 +217,7 @@ describe('an account admin', () => {
     await expect.poll(() => shown.isVisible()).toBe(false)
     await expect.poll(() => row(page, /billing-service/).count()).toBe(1)
     expect(await page.content()).not.toContain(plaintext)
-    expect(await page.evaluate(() => document.body.innerText)).not.toContain(plaintext.slice(8))
+    expect(await page.evaluate(() => document.body.textContent)).not.toContain(plaintext.slice(8))
     // The key works for a sibling service.
     expect(await verify(plaintext)).toMatchObject({ valid: true, name: 'billing-service' })
   })
@@ -262,12 +263,14 @@ describe('an account admin', () => {
 
   it('sees a key issued and revoked elsewhere change state without a reload', async () => {
     await page.evaluate(() => ((window as unknown as { marker: number }).marker = 1))
+    // The change stream is open: the page is not polling.
+    await expect.poll(() => page.locator('.live').textContent(), { timeout: 10_000 }).toBe('Live')
     const issued = await data(a.admin.mutation('token.issue', { name: 'cli-made', environment: 'test' }))
     await expect.poll(() => row(page, 'cli-made').count(), { timeout: 5_000 }).toBe(1)
     await cli(['keys', 'revoke', issued.id], tokend.bootstrapKey)
     const revokedAt = Date.now()
     await expect
-      .poll(() => row(page, 'cli-made').locator('[data-status]').textContent(), { timeout: 5_000, intervals: [50] })
+      .poll(() => row(page, 'cli-made').locator('[data-status]').textContent(), { timeout: 5_000, interval: 50 })
       .toBe('revoked')
     const lag = Date.now() - revokedAt
     process.stderr.write(`console: a key revoked by the CLI showed as revoked ${lag} ms later\n`)

@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { type EmbeddedDatabase, startEmbeddedPostgres } from '@tokend/devdb'
 import { createExpressMiddleware } from '@trpc/server/adapters/express'
+import { getHTTPStatusCodeFromError } from '@trpc/server/http'
 import express from 'express'
 import { sql } from 'kysely'
 import { type Logger, pino } from 'pino'
@@ -13,14 +13,17 @@ import { bootstrap } from './accounts/account.service.ts'
 import { VerifyCache } from './cache/verify-cache.ts'
 import { applyChange } from './changes/change-events.ts'
 import { ChangeListener } from './changes/change-listener.ts'
+import { streamScope } from './changes/change-stream.ts'
 import type { Config } from './config.ts'
 import { consoleHttp } from './console/console-http.ts'
-import { createContextInner } from './context.ts'
+import { createContext } from './context.ts'
 import { createDb, type Db, migrateToLatest, withStartupLock } from './db/database.ts'
 import type { Deps } from './deps.ts'
-import { RateLimitedError } from './errors.ts'
-import { withFastVerify } from './http/fast-verify.ts'
-import { openApiDocument, REST_BASE, restApi } from './http/rest.ts'
+import { UnauthenticatedError } from './errors.ts'
+import { TRPC_HEADERS, withFastVerify } from './http/fast-verify.ts'
+import { reportError } from './http/report.ts'
+import { compileTrust, requestId, type Trust } from './http/request-meta.ts'
+import { API_HEADERS, openApiDocument, REST_BASE, restApi, sendJson } from './http/rest.ts'
 import { Metrics } from './metrics/metrics.ts'
 import { createMailer } from './notify/mailer.ts'
 import { RateLimiter } from './ratelimit/rate-limiter.ts'
@@ -32,6 +35,7 @@ import { ensureSigningKey, SigningKeys } from './sessions/signing-keys.ts'
 import { sweepAttempts } from './sessions/throttle.ts'
 import { KeyLoader } from './tokens/key-loader.ts'
 import { UsageRecorder } from './tokens/usage.ts'
+import { errorHeaders, errorShape, toTRPCError } from './trpc.ts'
 import { PasswordHasher } from './users/passwords.ts'
 
 export interface AppOptions {
@@ -47,9 +51,13 @@ export interface App {
   /** Stops accepting requests, drains the ones in flight, then closes the database. */
   stop(): Promise<void>
   readonly deps: Deps
+  /**
+   * For the process's last-resort handlers (main.ts): an error that escaped every
+   * request's own handling is logged and counted, and the process carries on.
+   */
+  unexpected(error: unknown, origin: string): void
 }
 
-const REQUEST_ID = /^[\w.:-]{1,128}$/
 const SHUTDOWN_GRACE_MS = 10_000
 
 export function createApp(options: AppOptions): App {
@@ -148,7 +156,7 @@ export function createApp(options: AppOptions): App {
       reminders,
     }
 
-    const created = await withStartupLock(db, async (conn) => {
+    const created = await withStartupLock(databaseUrl, async (conn) => {
       await migrateToLatest(conn)
       await ensureSigningKey(conn)
       return bootstrap(conn, config.TOKEND_TOKEN_PREFIX)
@@ -167,8 +175,9 @@ export function createApp(options: AppOptions): App {
     reminders.start()
     sweeper = setInterval(() => void sweep(db, config.TOKEND_LOGIN_WINDOW_S, logger), SWEEP_INTERVAL_MS)
     sweeper.unref()
-    const app = buildHttpApp(deps, logger)
-    const listening = createServer(withFastVerify(deps, app))
+    const trust = compileTrust(config.TOKEND_TRUST_PROXY)
+    const app = buildHttpApp(deps, trust)
+    const listening = createServer(guarded(deps, withFastVerify(deps, trust, app)))
     server = await new Promise<Server>((resolve, reject) => {
       listening.once('error', (error) =>
         reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`)),
@@ -177,7 +186,7 @@ export function createApp(options: AppOptions): App {
     })
     server.keepAliveTimeout = 65_000
     const { port } = server.address() as AddressInfo
-    const url = `http://127.0.0.1:${port}`
+    const url = `http://${config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST}:${port}`
     logger.info({ url }, 'tokend listening')
     return { url }
   }
@@ -208,6 +217,10 @@ export function createApp(options: AppOptions): App {
   return {
     start,
     stop,
+    unexpected(error, origin) {
+      deps?.metrics.unexpected('process')
+      logger.error({ err: error, origin }, 'unexpected error; tokend carries on')
+    },
     get deps() {
       if (!deps) throw new Error('the app has not started')
       return deps
@@ -215,19 +228,44 @@ export function createApp(options: AppOptions): App {
   }
 }
 
-function buildHttpApp(deps: Deps, logger: Logger): express.Express {
+/**
+ * The last line of defence for a request: whatever its handler throws, the request is
+ * answered 500 with its request id (logged and counted), and the process stays up.
+ */
+function guarded(deps: Deps, handler: (req: IncomingMessage, res: ServerResponse) => void) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      handler(req, res)
+    } catch (error) {
+      failed(deps, error, req, res)
+    }
+  }
+}
+
+function failed(deps: Deps, error: unknown, req: IncomingMessage, res: ServerResponse): void {
+  const id = res.getHeader('x-request-id')
+  deps.metrics.unexpected('request')
+  deps.logger.error({ err: error, requestId: id, path: req.url?.split('?')[0] }, 'request failed')
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  sendJson(res, 500, { error: { code: 'internal', message: 'internal error', requestId: id } })
+}
+
+function buildHttpApp(deps: Deps, trust: Trust): express.Express {
+  const { logger } = deps
   const app = express()
   app.disable('x-powered-by')
-  app.set('trust proxy', deps.config.TOKEND_TRUST_PROXY)
+  app.disable('etag')
+  app.set('trust proxy', trust)
   app.use(
     pinoHttp({
       logger,
-      genReqId(req, res) {
-        const given = req.headers['x-request-id']
-        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
-        res.setHeader('x-request-id', id)
-        return id
-      },
+      genReqId: requestId,
+      // Successful verifies are the bulk of all traffic: logged at debug, as on the fast path.
+      customLogLevel: (req, res, error) =>
+        error || res.statusCode >= 500 ? 'error' : res.statusCode === 200 && isVerify(req.url) ? 'debug' : 'info',
       // Only the path is logged: query strings may carry input, and input may carry keys.
       serializers: {
         req: (req: { id: string; method: string; url: string }) => ({
@@ -240,6 +278,10 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
       autoLogging: { ignore: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') },
     }),
   )
+  app.use((_req, res, next) => {
+    res.set(API_HEADERS)
+    next()
+  })
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' })
@@ -263,36 +305,17 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
   })
 
   // The web console (console/): its files, its sign-in, and its session cookie on /trpc.
-  app.use(consoleHttp(deps, logger))
+  app.use(consoleHttp(deps, trust))
+  app.use('/trpc/token.changes', (req, res, next) => void refuseStream(deps, trust, req, res, next))
   app.use(
     '/trpc',
     createExpressMiddleware({
       router: appRouter,
       maxBodySize: 1024 * 1024,
-      createContext: ({ req }) =>
-        createContextInner(
-          deps,
-          {
-            requestId: String(req.id),
-            address: req.ip ?? null,
-            userAgent: req.headers['user-agent']?.slice(0, 512) ?? null,
-          },
-          req.headers.authorization,
-        ),
-      responseMeta({ errors }) {
-        const headers: Record<string, string> = {}
-        // RFC 6750: a 401 tells the client which scheme to use.
-        if (errors.some((error) => error.code === 'UNAUTHORIZED')) headers['www-authenticate'] = 'Bearer realm="tokend"'
-        const waits = errors.flatMap((error) =>
-          error.cause instanceof RateLimitedError ? [error.cause.retryAfterMs] : [],
-        )
-        if (waits.length > 0) headers['retry-after'] = String(Math.ceil(Math.max(...waits) / 1000))
-        return { headers }
-      },
+      createContext: ({ req }) => createContext(deps, req, { id: String(req.id), trust }),
+      responseMeta: ({ errors }) => ({ headers: errorHeaders(errors) }),
       onError({ error, path, req }) {
-        const log = (req as unknown as { log?: Logger }).log ?? logger
-        if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error.cause ?? error, path }, 'procedure failed')
-        else if (error.code === 'SERVICE_UNAVAILABLE') log.warn({ err: error.cause, path }, 'database unavailable')
+        reportError(deps, error, { path, requestId: String(req.id), log: (req as { log?: Logger }).log })
       },
     }),
   )
@@ -301,16 +324,45 @@ function buildHttpApp(deps: Deps, logger: Logger): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument())
   })
-  app.use(REST_BASE, restApi(deps, logger))
+  app.use(REST_BASE, restApi(deps, trust))
 
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route' } })
   })
-  app.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    logger.error({ err: error }, 'request failed')
-    res.status(500).json({ error: { code: 'internal', message: 'internal error' } })
+  app.use((error: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    failed(deps, error, req, res)
   })
   return app
+}
+
+function isVerify(url: string | undefined): boolean {
+  return url === '/trpc/token.verify' || url === `${REST_BASE}/tokens/verify`
+}
+
+/**
+ * tRPC starts an event stream before a subscription's procedure runs, so it can only
+ * refuse a caller inside the stream, with status 200. The change stream's callers are
+ * therefore checked first, by the same rule the procedure applies (`streamScope`), and
+ * refused with a real 401 or 403 in tRPC's error shape.
+ */
+async function refuseStream(
+  deps: Deps,
+  trust: Trust,
+  req: express.Request,
+  res: express.Response,
+  next: express.NextFunction,
+): Promise<void> {
+  try {
+    const caller = await createContext(deps, req, { id: String(req.id), trust }).authenticate()
+    if (!caller) throw new UnauthenticatedError()
+    streamScope(caller)
+    next()
+  } catch (cause) {
+    const error = toTRPCError(cause)
+    reportError(deps, error, { path: 'token.changes', requestId: String(req.id), log: req.log })
+    const body = { error: errorShape(error, 'token.changes', 'subscription', undefined) }
+    sendJson(res, getHTTPStatusCodeFromError(error), body, { ...TRPC_HEADERS, ...errorHeaders([error]) })
+  }
 }
 
 const SWEEP_INTERVAL_MS = 10 * 60_000

@@ -1,32 +1,37 @@
+import type { IncomingMessage } from 'node:http'
 import type { Deps } from './deps.ts'
+import { type RequestInfo, requestMeta } from './http/request-meta.ts'
 import type { Principal, RequestMeta } from './principal.ts'
-import { looksLikeJwt } from './sessions/jwt.ts'
-import { checkKey, principalOf, sessionPrincipalOf } from './tokens/verify.ts'
+import { principalOf } from './tokens/verify.ts'
 
 export interface Context {
   deps: Deps
   meta: RequestMeta
-  /** Resolves the caller from its bearer credential (null when absent or not valid). */
+  /** Resolves the caller from its bearer credential (null when absent or not valid); once per request. */
   authenticate(): Promise<Principal | null>
+  /** Resolves the caller again, now: for long-lived requests (change streams) that must end with their credential. */
+  recheck(): Promise<Principal | null>
 }
 
 /** The context without HTTP, so tests and in-process callers can use `createCaller`. */
 export function createContextInner(deps: Deps, meta: RequestMeta, authorization: string | undefined): Context {
+  const token = bearerToken(authorization)
+  const recheck = async () => (token === null ? null : principalOf(deps, token))
+  let caller: Promise<Principal | null> | undefined
   return {
     deps,
     meta,
-    async authenticate() {
-      const token = bearerToken(authorization)
-      if (token === null) return null
-      const checked = await checkKey(deps, token)
-      if ('record' in checked) {
-        deps.usage.touch(checked.record.id)
-        return principalOf(checked.record)
-      }
-      if (checked.reason === 'MALFORMED' && looksLikeJwt(token)) return sessionPrincipalOf(deps, token)
-      return null
+    authenticate() {
+      caller ??= recheck()
+      return caller
     },
+    recheck,
   }
+}
+
+/** The context of an HTTP request, for every transport (tRPC, REST, the verify fast path). */
+export function createContext(deps: Deps, req: IncomingMessage, info: RequestInfo): Context {
+  return createContextInner(deps, requestMeta(req, info), req.headers.authorization)
 }
 
 function bearerToken(header: string | undefined): string | null {

@@ -11,6 +11,9 @@ try {
 }
 
 const app = createApp({ config })
+// No request can stop the service: what escapes every handler is logged and counted, never an exit.
+process.on('unhandledRejection', (error) => app.unexpected(error, 'unhandledRejection'))
+process.on('uncaughtException', (error) => app.unexpected(error, 'uncaughtException'))
 let stopping = false
 
 async function shutdown(signal: string): Promise<void> {

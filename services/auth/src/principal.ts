@@ -28,10 +28,26 @@ export interface SessionPrincipal {
   username: string
   accountId: string
   operator: boolean
+  /** The account's sandbox or production: `test` on trial accounts, `live` on paid ones. */
+  environment: Environment
   role: Role
   scopes: readonly string[]
   expiresAt: string
 }
+
+/** A direct token: it reaches one resource of its account, and nothing in tokend. */
+export interface DirectCredential {
+  kind: 'direct'
+  directId: string
+  accountId: string
+  operator: boolean
+  environment: Environment
+  resource: { type: string; id: string }
+  expiresAt: string
+}
+
+/** Whatever a valid bearer credential stands for. */
+export type Credential = Principal | DirectCredential
 
 /** Where a request came from, recorded with every audit event. */
 export interface RequestMeta {

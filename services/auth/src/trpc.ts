@@ -1,4 +1,4 @@
-import { initTRPC, TRPCError } from '@trpc/server'
+import { getTRPCErrorFromUnknown, getTRPCErrorShape, initTRPC, TRPCError } from '@trpc/server'
 
 type TRPC_ERROR_CODE_KEY = TRPCError['code']
 
@@ -14,6 +14,7 @@ import {
   UnauthenticatedError,
   UnavailableError,
 } from './errors.ts'
+import { nulPath } from './validation.ts'
 
 const CODE_OF: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   invalid_input: 'BAD_REQUEST',
@@ -105,23 +106,58 @@ const t = initTRPC
   })
 
 /** The one place domain errors become tRPC errors (status and reason), keeping the cause. */
+export function toTRPCError(cause: unknown): TRPCError {
+  if (cause instanceof TRPCError && !(cause.cause instanceof DomainError) && !isDatabaseUnavailable(cause.cause)) {
+    return cause
+  }
+  const inner = cause instanceof TRPCError ? cause.cause : cause
+  if (inner instanceof DomainError) {
+    return new TRPCError({ code: CODE_OF[inner.reason], message: inner.message, cause: inner })
+  }
+  if (isDatabaseUnavailable(inner)) {
+    const unavailable = new UnavailableError(inner)
+    return new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: unavailable.message, cause: unavailable })
+  }
+  return getTRPCErrorFromUnknown(cause)
+}
+
+/** The headers an error answer carries on every transport: RFC 6750's challenge, Retry-After. */
+export function errorHeaders(errors: readonly TRPCError[]): Record<string, string> {
+  const headers: Record<string, string> = {}
+  if (errors.some((error) => error.code === 'UNAUTHORIZED')) headers['www-authenticate'] = 'Bearer realm="tokend"'
+  const waits = errors.flatMap((error) => (error.cause instanceof RateLimitedError ? [error.cause.retryAfterMs] : []))
+  if (waits.length > 0) headers['retry-after'] = String(Math.ceil(Math.max(...waits) / 1000))
+  return headers
+}
+
+/** An error as tRPC writes it on the wire (`error` of an envelope), for answers written outside its adapter. */
+export function errorShape(
+  error: TRPCError,
+  path: string,
+  type: 'mutation' | 'query' | 'subscription',
+  input: unknown,
+) {
+  return getTRPCErrorShape({ config: t._config, error, input, ctx: undefined, path, type })
+}
+
 const mapErrors = t.middleware(async ({ next }) => {
   const result = await next()
   if (result.ok) return result
-  const cause = result.error.cause
-  if (cause instanceof DomainError) {
-    throw new TRPCError({ code: CODE_OF[cause.reason], message: cause.message, cause })
-  }
-  if (isDatabaseUnavailable(cause)) {
-    const unavailable = new UnavailableError(cause)
-    throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: unavailable.message, cause: unavailable })
-  }
-  return result
+  const mapped = toTRPCError(result.error)
+  if (mapped === result.error) return result
+  throw mapped
+})
+
+/** Postgres cannot store NUL in text: no input holding one reaches a procedure. */
+const rejectNul = t.middleware(async ({ getRawInput, next }) => {
+  const path = nulPath(await getRawInput())
+  if (path !== null) throw new InvalidInputError('text must not contain NUL characters (\\u0000)', path)
+  return next()
 })
 
 export const router = t.router
 export const createCallerFactory = t.createCallerFactory
-export const publicProcedure = t.procedure.use(mapErrors)
+export const publicProcedure = t.procedure.use(mapErrors).use(rejectNul)
 
 /** Any valid access key. */
 export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {

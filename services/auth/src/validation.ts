@@ -1,6 +1,23 @@
 import { ENVIRONMENTS } from '@tokend/keys'
 import { z } from 'zod'
 
+/**
+ * Where `value` (parsed JSON) holds a string with a NUL character, as a dotted path
+ * ('' for the value itself); null when it holds none. Postgres cannot store NUL in
+ * text, so every input is checked for it once, before any procedure runs.
+ */
+export function nulPath(value: unknown, path = ''): string | null {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : null
+  if (typeof value !== 'object' || value === null) return null
+  for (const [key, item] of Object.entries(value)) {
+    const at = path ? `${path}.${key}` : key
+    if (key.includes('\u0000')) return at
+    const found = nulPath(item, at)
+    if (found !== null) return found
+  }
+  return null
+}
+
 /** Input building blocks shared by the routers. */
 export const id = z.string().min(1).max(64)
 export const environment = z.enum(ENVIRONMENTS)

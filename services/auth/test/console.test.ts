@@ -43,7 +43,7 @@ describe('console sign-in', () => {
     const user = await createUser(customer.admin, { role: 'admin' })
     const response = await signIn({ username: user.username, password: PASSWORD })
     expect(response.status).toBe(200)
-    const body = await response.json()
+    const body = (await response.json()) as any
     expect(body).toEqual({ username: user.username, expiresAt: expect.any(String) })
     const set = response.headers.get('set-cookie') ?? ''
     expect(set).toMatch(/^tokend_session=ey[\w-]+\.[\w-]+\.[\w-]+; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Strict$/)
@@ -64,7 +64,7 @@ describe('console sign-in', () => {
     const cookie = sessionCookie(await signIn({ username: user.username, password: PASSWORD }))
     const withHeader = await me({ cookie, ...CONSOLE })
     expect(withHeader.status).toBe(200)
-    expect((await withHeader.json()).result.data).toMatchObject({ kind: 'session', username: user.username })
+    expect(((await withHeader.json()) as any).result.data).toMatchObject({ kind: 'session', username: user.username })
     // A cross-site form or link cannot add the header: the cookie alone is no credential.
     expect((await me({ cookie })).status).toBe(401)
     const mutation = await fetch(`${t.url}/trpc/token.issue`, {
@@ -75,7 +75,7 @@ describe('console sign-in', () => {
     expect(mutation.status).toBe(401)
     // An explicit Authorization header wins over the cookie.
     const byKey = await me({ cookie, ...CONSOLE, authorization: `Bearer ${customer.adminKey.token}` })
-    expect((await byKey.json()).result.data.kind).toBe('access_key')
+    expect(((await byKey.json()) as any).result.data.kind).toBe('access_key')
   })
 
   it('refuses sign-in without the console header, and bad input with a reason', async () => {
@@ -85,25 +85,28 @@ describe('console sign-in', () => {
     expect(noHeader.headers.get('set-cookie')).toBeNull()
     const missing = await signIn({ username: user.username })
     expect(missing.status).toBe(400)
-    expect((await missing.json()).error).toMatchObject({ code: 'invalid_input', issues: [{ path: 'password' }] })
+    expect(((await missing.json()) as any).error).toMatchObject({
+      code: 'invalid_input',
+      issues: [{ path: 'password' }],
+    })
     const notJson = await fetch(`${t.url}/console/api/session`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...CONSOLE },
       body: '{"username":',
     })
     expect(notJson.status).toBe(400)
-    expect((await notJson.json()).error.code).toBe('invalid_input')
+    expect(((await notJson.json()) as any).error.code).toBe('invalid_input')
   })
 
   it('answers a wrong password 401 and the throttle 429 with Retry-After', async () => {
     const user = await createUser(customer.admin)
     const wrong = await signIn({ username: user.username, password: 'not the password' })
     expect(wrong.status).toBe(401)
-    expect((await wrong.json()).error.code).toBe('invalid_credentials')
+    expect(((await wrong.json()) as any).error.code).toBe('invalid_credentials')
     let last: Response = wrong
     for (let i = 0; i < 3; i++) last = await signIn({ username: user.username, password: 'not the password' })
     expect(last.status).toBe(429)
-    expect((await last.json()).error).toMatchObject({ code: 'rate_limited', retryAfterMs: expect.any(Number) })
+    expect(((await last.json()) as any).error).toMatchObject({ code: 'rate_limited', retryAfterMs: expect.any(Number) })
     expect(Number(last.headers.get('retry-after'))).toBeGreaterThan(0)
   })
 

@@ -86,12 +86,13 @@ async function bothWays(
 
 describe('the verify fast path answers exactly as tRPC does', () => {
   it('mirrors every middleware of the procedure', () => {
-    // The fast path authenticates, parses and resolves as token.verify does, skipping tRPC's
-    // middleware chain: error mapping and authentication, then input and resolver. A
-    // middleware added to that chain must be mirrored in http/fast-verify.ts first.
+    // The fast path does what token.verify's middleware chain does, without the chain:
+    // error mapping (toTRPCError), the NUL check (nulPath), authentication (createContext),
+    // then input and resolver (verifyInput, answerVerify). A middleware added to that
+    // chain must be mirrored in http/fast-verify.ts first.
     const verify = (appRouter._def.procedures as Record<string, any>)['token.verify']
-    expect(verify._def.middlewares).toHaveLength(4)
-    expect(verify._def.middlewares.slice(2).map((middleware: any) => middleware.name)).toEqual([
+    expect(verify._def.middlewares).toHaveLength(5)
+    expect(verify._def.middlewares.slice(3).map((middleware: any) => middleware.name)).toEqual([
       'inputValidatorMiddleware',
       'resolveMiddleware',
     ])

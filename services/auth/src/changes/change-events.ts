@@ -13,27 +13,34 @@ export const CHANGES_CHANNEL = 'tokend_changes'
  * payloads are limited to 8000 bytes, so a change to many keys of an account is one
  * account event, never a list of keys.
  */
-export type ChangeEvent = (
-  | { type: 'key'; digest: string }
-  | { type: 'account'; accountId: string }
-  /** A session logged out. */
-  | { type: 'session'; sessionId: string }
-  /** A user's role changed or the user was removed: every session of theirs. */
-  | { type: 'user'; userId: string }
-  /** A direct link was deleted. */
-  | { type: 'direct'; directId: string }
-  /** A signing key was added or retired: reload them. */
-  | { type: 'signing_keys' }
-) & {
-  /** When the change was announced (epoch ms), for the invalidation-lag metric. */
-  sentAt?: number
+export type ChangeEvent =
+  /** The key's account and id let change streams send each subscriber only its own account's events. */
+  (
+    | { type: 'key'; digest: string; accountId?: string | undefined; tokenId?: string | undefined }
+    | { type: 'account'; accountId: string }
+    /** A session logged out. */
+    | { type: 'session'; sessionId: string }
+    /** A user's role changed or the user was removed: every session of theirs. */
+    | { type: 'user'; userId: string }
+    /** A direct link was deleted. */
+    | { type: 'direct'; directId: string }
+    /** A signing key was added or retired: reload them. */
+    | { type: 'signing_keys' }
+  ) & {
+    /** When the change was announced (epoch ms), for the invalidation-lag metric. */
+    sentAt?: number
+  }
+
+/** The change event of one access key's row. */
+export function keyChange(row: { digest: string; account_id: string; id: string }): ChangeEvent {
+  return { type: 'key', digest: row.digest, accountId: row.account_id, tokenId: row.id }
 }
 
 export function encodeChange(event: ChangeEvent): string {
   const t = event.sentAt ?? Date.now()
   switch (event.type) {
     case 'key':
-      return JSON.stringify({ k: event.digest, t })
+      return JSON.stringify({ k: event.digest, a: event.accountId, i: event.tokenId, t })
     case 'account':
       return JSON.stringify({ a: event.accountId, t })
     case 'session':
@@ -51,7 +58,11 @@ export function decodeChange(payload: string | undefined): ChangeEvent | null {
   try {
     const value = JSON.parse(payload ?? '') as Record<string, unknown>
     const sentAt = typeof value.t === 'number' ? value.t : undefined
-    if (typeof value.k === 'string') return { type: 'key', digest: value.k, sentAt }
+    if (typeof value.k === 'string') {
+      const accountId = typeof value.a === 'string' ? value.a : undefined
+      const tokenId = typeof value.i === 'string' ? value.i : undefined
+      return { type: 'key', digest: value.k, accountId, tokenId, sentAt }
+    }
     if (typeof value.a === 'string') return { type: 'account', accountId: value.a, sentAt }
     if (typeof value.s === 'string') return { type: 'session', sessionId: value.s, sentAt }
     if (typeof value.u === 'string') return { type: 'user', userId: value.u, sentAt }

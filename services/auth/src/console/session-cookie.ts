@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import { createContextInner } from '../context.ts'
 import type { Deps } from '../deps.ts'
 import { RateLimitedError } from '../errors.ts'
+import { requestMeta, type Trust } from '../http/request-meta.ts'
 import { appRouter } from '../router.ts'
 import { createCallerFactory, describeError } from '../trpc.ts'
 
@@ -21,7 +22,8 @@ export const CONSOLE_HEADER = 'x-tokend-console'
 const createCaller = createCallerFactory(appRouter)
 
 /** `POST` signs in (sets the cookie), `DELETE` signs out (revokes the session, clears the cookie). */
-export function sessionRoutes(deps: Deps, logger: Logger): express.Router {
+export function sessionRoutes(deps: Deps, trust: Trust): express.Router {
+  const { logger } = deps
   const routes = express.Router()
   routes.use((req, res, next) => {
     res.setHeader('cache-control', 'no-store')
@@ -32,7 +34,7 @@ export function sessionRoutes(deps: Deps, logger: Logger): express.Router {
 
   routes.post('/', async (req, res) => {
     try {
-      const signedIn = await callerFor(deps, req, undefined).auth.login(req.body)
+      const signedIn = await callerFor(deps, trust, req, undefined).auth.login(req.body)
       const maxAge = Math.max(0, Math.floor((Date.parse(signedIn.expiresAt) - Date.now()) / 1000))
       res.setHeader('set-cookie', cookie(req, signedIn.token, maxAge))
       res.json({ username: signedIn.username, expiresAt: signedIn.expiresAt })
@@ -50,7 +52,7 @@ export function sessionRoutes(deps: Deps, logger: Logger): express.Router {
     }
     try {
       // The same path as auth.logout: the session is revoked on every replica.
-      await callerFor(deps, req, `Bearer ${token}`).auth.logout()
+      await callerFor(deps, trust, req, `Bearer ${token}`).auth.logout()
       res.status(204).end()
     } catch (cause) {
       const error = getTRPCErrorFromUnknown(cause)
@@ -101,18 +103,8 @@ function cookie(req: express.Request, value: string, maxAgeS: number): string {
   return `${SESSION_COOKIE}=${value}; Path=/; Max-Age=${maxAgeS}; HttpOnly; SameSite=Strict${secure}`
 }
 
-function callerFor(deps: Deps, req: express.Request, authorization: string | undefined) {
-  return createCaller(
-    createContextInner(
-      deps,
-      {
-        requestId: String(req.id),
-        address: req.ip ?? null,
-        userAgent: req.headers['user-agent']?.slice(0, 512) ?? null,
-      },
-      authorization,
-    ),
-  )
+function callerFor(deps: Deps, trust: Trust, req: express.Request, authorization: string | undefined) {
+  return createCaller(createContextInner(deps, requestMeta(req, { id: String(req.id), trust }), authorization))
 }
 
 /** Errors in the REST shape (`{ error: { code, message, issues?, retryAfterMs? } }`) with the same status. */

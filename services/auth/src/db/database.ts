@@ -22,30 +22,51 @@ const STARTUP_LOCK = 0x70_6b_64_01
 // Timestamps come back as Date (pg's default) and bigints as numbers; no other parsing.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10))
 
+/**
+ * How long a request waits on Postgres at most: for a connection, then for a query's
+ * answer (on our side, so a frozen server cannot hold it longer) and in the server
+ * (so a stuck statement does not hold a connection). Fail-closed answers come within
+ * about a second, not when TCP gives up.
+ */
+export const REQUEST_DB_TIMEOUTS = { connectMs: 1_000, queryMs: 1_500, statementMs: 1_000 }
+
 export function createDb(
   url: string,
   poolSize: number,
   onPoolError: (error: Error) => void,
+  timeouts: typeof REQUEST_DB_TIMEOUTS | null = REQUEST_DB_TIMEOUTS,
 ): { db: Db; pool: pg.Pool } {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 })
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: timeouts?.connectMs ?? 30_000,
+    ...(timeouts && { query_timeout: timeouts.queryMs, statement_timeout: timeouts.statementMs }),
+  })
   // An idle client losing its server must not crash the process; the pool replaces it.
   pool.on('error', onPoolError)
   return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool }
 }
 
 /**
- * Runs `work` while holding the start-up lock on one connection, so replicas that
- * start together migrate and bootstrap one after another, never at once.
+ * Runs `work` while holding the start-up lock on one connection of its own, so
+ * replicas that start together migrate and bootstrap one after another, never at once.
+ * That connection has no request timeouts: waiting for another replica's migrations,
+ * or running a long one, is what it is for.
  */
-export async function withStartupLock<T>(db: Db, work: (db: Db) => Promise<T>): Promise<T> {
-  return db.connection().execute(async (conn) => {
-    await sql`select pg_advisory_lock(${STARTUP_LOCK})`.execute(conn)
-    try {
-      return await work(conn)
-    } finally {
-      await sql`select pg_advisory_unlock(${STARTUP_LOCK})`.execute(conn)
-    }
-  })
+export async function withStartupLock<T>(url: string, work: (db: Db) => Promise<T>): Promise<T> {
+  const { db } = createDb(url, 1, () => {}, null)
+  try {
+    return await db.connection().execute(async (conn) => {
+      await sql`select pg_advisory_lock(${STARTUP_LOCK})`.execute(conn)
+      try {
+        return await work(conn)
+      } finally {
+        await sql`select pg_advisory_unlock(${STARTUP_LOCK})`.execute(conn)
+      }
+    })
+  } finally {
+    await db.destroy()
+  }
 }
 
 export async function migrateToLatest(db: Db): Promise<void> {

@@ -1,123 +1,150 @@
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { createContextInner } from '../context.ts'
+import type { TRPCError } from '@trpc/server'
+import { getHTTPStatusCode } from '@trpc/server/http'
+import getRawBody from 'raw-body'
+import { createContext } from '../context.ts'
 import type { Deps } from '../deps.ts'
-import { answerVerify, verifyInput } from '../tokens/token.router.ts'
-import { REST_BASE } from './rest.ts'
+import { UnauthenticatedError } from '../errors.ts'
+import { answerVerify, type VerifyInput, type VerifyResult, verifyInput } from '../tokens/verify.ts'
+import { errorHeaders, errorShape, toTRPCError } from '../trpc.ts'
+import { nulPath } from '../validation.ts'
+import { reportError } from './report.ts'
+import { type RequestInfo, requestId, type Trust } from './request-meta.ts'
+import { API_HEADERS, REST_BASE, restError, sendJson } from './rest.ts'
 
-type Handler = (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => void
+export type Handler = (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => void
 
-const SINGLE = '/trpc/token.verify'
+const TRPC_PATH = '/trpc/token.verify'
 /** The same call over REST (http/rest.ts): the result without tRPC's envelope. */
-const REST = `${REST_BASE}/tokens/verify`
+const REST_PATH = `${REST_BASE}/tokens/verify`
+const BATCH = '?batch=1'
 const MAX_BATCH = 100
-const BATCHES = new Map(
-  Array.from({ length: MAX_BATCH }, (_, i) => [
-    `/trpc/${Array(i + 1)
-      .fill('token.verify')
-      .join(',')}?batch=1`,
-    i + 1,
-  ]),
-)
 const MAX_BODY = 256 * 1024
-const REQUEST_ID = /^[\w.:-]{1,128}$/
+/** What tRPC's adapter sends with every answer, and the API's own headers. */
+export const TRPC_HEADERS = { ...API_HEADERS, vary: 'trpc-accept, accept' }
+
+type Route = { transport: 'rest' } | { transport: 'trpc'; batch: number | null }
 
 /**
- * The hot path: `POST /trpc/token.verify` — one call, or a batch of verify calls
- * only (`/trpc/token.verify,token.verify?batch=1`) — and `POST /api/v1/tokens/verify`,
- * when every call succeeds.
+ * The hot path: `POST /trpc/token.verify`, a batch of verify calls alone
+ * (`/trpc/token.verify,token.verify?batch=1`) and `POST /api/v1/tokens/verify`.
  *
  * The stock tRPC adapter turns every request into a WHATWG Request and stream, and
  * express and the request logger add more; for verify — the call every sibling makes
- * on every request — that costs more than the verification itself. This path reads
- * the small JSON body and does for a success what the procedure does: authenticates
- * the caller (authedProcedure), parses the input with the procedure's own schema and
- * calls its own resolver, `answerVerify`; then it writes tRPC's success envelope. It
- * skips tRPC's middleware plumbing, which allocates some 25 KB per call (young-
- * generation garbage whose collection pauses set the tail latency); the middlewares it
- * skips only shape errors, and errors go to tRPC. A test pins the procedure's
- * middlewares, so a new one cannot be skipped unnoticed.
- *
- * Anything else goes to the stock adapter untouched: other procedures, mixed batches,
- * streaming (`trpc-accept`), missing or large bodies, non-JSON, and every failure —
- * bad JSON, bad input, bad credentials, 503s — which is re-run by tRPC (or REST) with
- * the body already read (`req.body`), so its status, headers and bytes are their own.
- * Re-running a failed verify is harmless: a failure changes nothing. Batches that
- * apply rate limits are left to tRPC from the start, so no request is counted twice.
+ * on every request — that costs more than the verification itself. This path is only
+ * another transport for the same procedure: it parses the whole request first (the
+ * JSON body and every call's input, with the procedure's own schema and the NUL check
+ * every procedure has); if any of that fails, nothing has been done yet and the request
+ * goes to the stock adapter, which answers the error in its own words. Otherwise it
+ * authenticates the caller as tRPC does (`createContext`), calls the procedure's own
+ * resolver (`answerVerify`) once per call, and writes the answer — or the errors,
+ * formatted by tRPC's own error shape and status functions — itself. A request is never
+ * run twice. A test pins the procedure's middlewares, so a new one cannot be skipped
+ * unnoticed, and property tests compare the bytes of both paths.
  */
-export function withFastVerify(deps: Deps, fallback: Handler): Handler {
+export function withFastVerify(deps: Deps, trust: Trust, fallback: Handler): Handler {
   return (req, res) => {
-    const length = Number(req.headers['content-length'])
-    const calls = req.url === SINGLE || req.url === REST ? 0 : BATCHES.get(req.url ?? '')
-    if (
-      req.method !== 'POST' ||
-      calls === undefined ||
-      !(length > 0 && length <= MAX_BODY) ||
-      req.headers['trpc-accept'] !== undefined ||
-      !isJson(req.headers['content-type'])
-    ) {
+    const route = routeOf(req)
+    if (route === null) {
       fallback(req, res)
       return
     }
-    readBody(req, length).then(
-      (body) => void verify(deps, req, res, body, calls, fallback),
+    getRawBody(req, { length: req.headers['content-length'], limit: MAX_BODY, encoding: 'utf8' }).then(
+      (body) => {
+        const inputs = parseCalls(body, route)
+        if (inputs === null) {
+          req.body = body
+          fallback(req, res)
+          return
+        }
+        return answer(deps, { id: requestId(req, res), trust }, req, res, route, inputs)
+      },
       () => res.destroy(),
     )
   }
 }
 
-async function verify(
-  deps: Deps,
-  req: IncomingMessage & { body?: unknown },
-  res: ServerResponse,
-  body: string,
-  /** 0 for a single call, else the number of calls in the batch. */
-  calls: number,
-  fallback: Handler,
-): Promise<void> {
-  const given = req.headers['x-request-id']
-  const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
-  let json: string
-  try {
-    const ctx = createContextInner(
-      deps,
-      {
-        requestId,
-        address: req.socket.remoteAddress ?? null,
-        userAgent: req.headers['user-agent']?.slice(0, 512) ?? null,
-      },
-      req.headers.authorization,
-    )
-    const principal = await ctx.authenticate()
-    if (!principal) throw new Error('left to tRPC')
-    const input = JSON.parse(body)
-    const answer = (raw: unknown) => answerVerify(deps, principal, verifyInput.parse(raw))
-    if (req.url === REST) {
-      json = JSON.stringify(await answer(input))
-    } else if (calls === 0) {
-      json = `{"result":{"data":${JSON.stringify(await answer(input))}}}`
-    } else {
-      const inputs = Array.from({ length: calls }, (_, i) => input?.[i])
-      if (inputs.some((item) => item?.ratelimit !== undefined)) throw new Error('left to tRPC')
-      const results = await Promise.all(inputs.map(answer))
-      json = `[${results.map((data) => `{"result":{"data":${JSON.stringify(data)}}}`).join(',')}]`
-    }
-  } catch {
-    req.body = body
-    fallback(req, res)
-    return
+function routeOf(req: IncomingMessage): Route | null {
+  const length = Number(req.headers['content-length'])
+  if (
+    req.method !== 'POST' ||
+    !(length > 0 && length <= MAX_BODY) ||
+    req.headers['trpc-accept'] !== undefined ||
+    !isJson(req.headers['content-type'])
+  ) {
+    return null
   }
-  res.writeHead(200, {
-    'x-request-id': requestId,
-    'content-type': 'application/json',
-    ...(req.url === REST ? { 'cache-control': 'no-store' } : { vary: 'trpc-accept, accept' }),
-    'content-length': Buffer.byteLength(json),
-  })
-  res.end(json)
-  // Successful verifies are the bulk of all traffic: logged only at debug (metrics count them all).
+  const url = req.url ?? ''
+  if (url === TRPC_PATH) return { transport: 'trpc', batch: null }
+  if (url === REST_PATH) return { transport: 'rest' }
+  if (!url.startsWith('/trpc/') || !url.endsWith(BATCH)) return null
+  const paths = url.slice('/trpc/'.length, -BATCH.length).split(',')
+  if (paths.length > MAX_BATCH || paths.some((path) => path !== 'token.verify')) return null
+  return { transport: 'trpc', batch: paths.length }
+}
+
+/** Every call's input, parsed; null when any one is not a valid input (tRPC then says why). */
+function parseCalls(body: string, route: Route): VerifyInput[] | null {
+  let json: unknown
+  try {
+    json = JSON.parse(body)
+  } catch {
+    return null
+  }
+  let raws: unknown[]
+  if (route.transport === 'rest' || route.batch === null) raws = [json]
+  else if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
+    const calls = json as Record<string, unknown>
+    raws = Array.from({ length: route.batch }, (_, index) => calls[index])
+  } else return null
+  const inputs: VerifyInput[] = []
+  for (const raw of raws) {
+    if (nulPath(raw) !== null) return null
+    const parsed = verifyInput.safeParse(raw)
+    if (!parsed.success) return null
+    inputs.push(parsed.data)
+  }
+  return inputs
+}
+
+async function answer(
+  deps: Deps,
+  info: RequestInfo,
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route,
+  inputs: VerifyInput[],
+): Promise<void> {
+  const ctx = createContext(deps, req, info)
+  const outcomes = await Promise.allSettled(
+    inputs.map(async (input) => {
+      const caller = await ctx.authenticate()
+      if (!caller) throw new UnauthenticatedError()
+      return answerVerify(deps, caller, input)
+    }),
+  )
+  const errors = outcomes.map((outcome) => (outcome.status === 'rejected' ? toTRPCError(outcome.reason) : undefined))
+  for (const error of errors) if (error) reportError(deps, error, { path: 'token.verify', requestId: info.id })
+  if (route.transport === 'rest') {
+    const [outcome] = outcomes
+    const [error] = errors
+    if (error) restError(res, error)
+    else sendJson(res, 200, (outcome as PromiseFulfilledResult<VerifyResult>).value)
+  } else {
+    const envelopes = outcomes.map((outcome, index) =>
+      outcome.status === 'fulfilled'
+        ? { result: { data: outcome.value } }
+        : { error: errorShape(errors[index] as TRPCError, 'token.verify', 'mutation', inputs[index]) },
+    )
+    const defined = errors.filter((error) => error !== undefined)
+    const status = defined.length === 0 ? 200 : getHTTPStatusCode(envelopes, errors)
+    const headers = { ...TRPC_HEADERS, ...errorHeaders(defined) }
+    sendJson(res, status, route.batch === null ? envelopes[0] : envelopes, headers)
+  }
+  // Successful verifies are the bulk of all traffic: logged at debug, as on every transport.
   if (deps.logger.isLevelEnabled('debug')) {
     deps.logger.debug(
-      { req: { id: requestId, method: 'POST', path: req.url }, res: { statusCode: 200 } },
+      { req: { id: info.id, method: 'POST', path: req.url }, res: { statusCode: res.statusCode } },
       'request completed',
     )
   }
@@ -125,20 +152,4 @@ async function verify(
 
 function isJson(contentType: string | undefined): boolean {
   return contentType === 'application/json' || contentType?.startsWith('application/json;') === true
-}
-
-function readBody(req: IncomingMessage, length: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size > length) reject(new Error('body longer than its content-length'))
-      else chunks.push(chunk)
-    })
-    req.on('end', () =>
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer).toString() : Buffer.concat(chunks).toString()),
-    )
-    req.on('error', reject)
-  })
 }

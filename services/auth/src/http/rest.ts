@@ -1,13 +1,14 @@
-import { type AnyProcedure, getTRPCErrorFromUnknown, TRPCError } from '@trpc/server'
+import type { ServerResponse } from 'node:http'
+import { type AnyProcedure, TRPCError } from '@trpc/server'
 import { getHTTPStatusCodeFromError } from '@trpc/server/http'
 import express from 'express'
-import type { Logger } from 'pino'
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi'
-import { createContextInner } from '../context.ts'
+import { createContext } from '../context.ts'
 import type { Deps } from '../deps.ts'
-import { RateLimitedError } from '../errors.ts'
 import { appRouter } from '../router.ts'
-import { createCallerFactory, describeError, type Meta } from '../trpc.ts'
+import { createCallerFactory, describeError, errorHeaders, type Meta, toTRPCError } from '../trpc.ts'
+import { reportError } from './report.ts'
+import type { Trust } from './request-meta.ts'
 
 /**
  * REST over the same procedures as /trpc (SPEC §4, issue 8): each procedure with
@@ -23,6 +24,9 @@ import { createCallerFactory, describeError, type Meta } from '../trpc.ts'
  * with tRPC's status codes and headers.
  */
 export const REST_BASE = '/api/v1'
+
+/** On every API answer: answers are the caller's own, and are JSON whatever a browser guesses. */
+export const API_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } as const
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
 const MAX_BODY = '1mb'
@@ -47,7 +51,7 @@ const routes: Route[] = Object.entries(procedures).flatMap(([path, procedure]) =
 })
 
 /** The REST endpoints, to mount at `REST_BASE`. */
-export function restApi(deps: Deps, logger: Logger): express.Router {
+export function restApi(deps: Deps, trust: Trust): express.Router {
   const api = express.Router()
   api.use(express.json({ limit: MAX_BODY }))
   api.use(async (req, res) => {
@@ -65,47 +69,41 @@ export function restApi(deps: Deps, logger: Logger): express.Router {
         throw new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: 'send JSON (content-type: application/json)' })
       }
       const input = inputOf(route, req)
-      const ctx = createContextInner(
-        deps,
-        {
-          requestId: String(req.id),
-          address: req.ip ?? null,
-          userAgent: req.headers['user-agent']?.slice(0, 512) ?? null,
-        },
-        req.headers.authorization,
-      )
+      const ctx = createContext(deps, req, { id: String(req.id), trust })
       const call = route.path
         .split('.')
         .reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], createCaller(ctx)) as (
         input: unknown,
       ) => Promise<unknown>
-      const data = await call(input)
-      res.setHeader('cache-control', 'no-store')
-      res.json(data)
+      sendJson(res, 200, await call(input))
     } catch (cause) {
-      sendError(res, getTRPCErrorFromUnknown(cause), route?.path, req.log ?? logger)
+      const error = toTRPCError(cause)
+      reportError(deps, error, { path: route?.path, requestId: String(req.id), log: req.log })
+      restError(res, error)
     }
   })
   // Body parser failures: malformed JSON, too large, a charset it cannot read.
-  api.use((error: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+  api.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
     const status = (error as { status?: number }).status
     const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'PARSE_ERROR'
     const message = code === 'PARSE_ERROR' ? 'the body is not valid JSON' : 'the body cannot be read'
-    sendError(res, new TRPCError({ code, message, cause: error }), undefined, req.log ?? logger)
+    restError(res, new TRPCError({ code, message, cause: error }))
   })
   return api
 }
 
-function sendError(res: express.Response, error: TRPCError, path: string | undefined, log: Logger): void {
-  if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error.cause ?? error, path }, 'procedure failed')
-  else if (error.code === 'SERVICE_UNAVAILABLE') log.warn({ err: error.cause, path }, 'database unavailable')
-  // The same headers as /trpc (responseMeta in app.ts).
-  if (error.code === 'UNAUTHORIZED') res.setHeader('www-authenticate', 'Bearer realm="tokend"')
-  if (error.cause instanceof RateLimitedError) {
-    res.setHeader('retry-after', String(Math.ceil(error.cause.retryAfterMs / 1000)))
-  }
+/** A JSON answer with the API's headers, on every REST and fast-path answer. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: object = API_HEADERS): void {
+  const json = JSON.stringify(body)
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) })
+  res.end(json)
+}
+
+/** A REST error answer: tRPC's status and headers, the REST error body. */
+export function restError(res: ServerResponse, error: TRPCError): void {
   const { reason, message, issues, retryAfterMs } = describeError(error)
-  res.status(getHTTPStatusCodeFromError(error)).json({ error: { code: reason, message, issues, retryAfterMs } })
+  const headers = { ...API_HEADERS, ...errorHeaders([error]) }
+  sendJson(res, getHTTPStatusCodeFromError(error), { error: { code: reason, message, issues, retryAfterMs } }, headers)
 }
 
 /**

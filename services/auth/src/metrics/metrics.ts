@@ -10,6 +10,7 @@ export class Metrics {
   readonly #verifies: Counter<'result' | 'kind'>
   readonly #verifyDuration: Histogram
   readonly #invalidationLag: Histogram
+  readonly #unexpected: Counter<'where'>
 
   constructor(sources: { cache: VerifyCache; keys: KeyLoader; changes: ChangeListener; pool: pg.Pool }) {
     const registers = [this.registry]
@@ -30,6 +31,12 @@ export class Metrics {
       name: 'tokend_invalidation_lag_seconds',
       help: 'From a change (NOTIFY sent) to its eviction on this replica',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    })
+    this.#unexpected = new Counter({
+      name: 'tokend_unexpected_errors_total',
+      help: 'Errors nothing expected, by where they were caught: each was logged, and its request answered 500',
+      labelNames: ['where'],
       registers,
     })
     const { cache, keys, changes, pool } = sources
@@ -68,6 +75,11 @@ export class Metrics {
   verified(result: { valid: boolean; reason?: string; kind?: string }, seconds: number): void {
     this.#verifies.inc({ result: result.valid ? 'valid' : (result.reason ?? 'unknown'), kind: result.kind ?? 'none' })
     this.#verifyDuration.observe(seconds)
+  }
+
+  /** An error no code expected: `request` (answered 500) or `process` (a stray rejection or exception). */
+  unexpected(where: 'request' | 'process'): void {
+    this.#unexpected.inc({ where })
   }
 
   invalidated(sentAt: number | undefined): void {

@@ -1,6 +1,6 @@
 import { digestKey, parseKey } from '@tokend/keys'
 import { recordAudit } from '../audit/audit.repository.ts'
-import { changeTransaction } from '../changes/change-events.ts'
+import { changeTransaction, keyChange } from '../changes/change-events.ts'
 import type { Deps } from '../deps.ts'
 import { ForbiddenError } from '../errors.ts'
 import { groupBy } from '../group-by.ts'
@@ -61,7 +61,7 @@ export async function reportLeaked(
         .execute()
     }
     for (const row of revoked) {
-      await announce({ type: 'key', digest: row.digest })
+      await announce(keyChange(row))
       await recordAudit(trx, actor, {
         accountId: row.account_id,
         action: 'token.revoke',

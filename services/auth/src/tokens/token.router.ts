@@ -1,13 +1,12 @@
 import { z } from 'zod'
 import { changeStream } from '../changes/change-stream.ts'
-import type { Deps } from '../deps.ts'
-import { ForbiddenError, UnavailableError } from '../errors.ts'
-import { actorOf, type Principal } from '../principal.ts'
+import { DomainError, UnavailableError } from '../errors.ts'
+import { actorOf } from '../principal.ts'
 import { authedProcedure } from '../trpc.ts'
-import { cursor, environment, futureDate, id, limit, page, role, scope, scopes, timestamp } from '../validation.ts'
+import { cursor, environment, futureDate, id, limit, page, role, scopes, timestamp } from '../validation.ts'
 import { reportLeaked } from './leaks.ts'
 import { getToken, issueToken, listTokens, revokeToken, rotateToken, setTokenDisabled } from './token.service.ts'
-import { type VerifyResult, verifyToken } from './verify.ts'
+import { answerVerify, verifyInput } from './verify.ts'
 
 const tokenProcedure = authedProcedure.use(({ ctx, next }) =>
   next({ ctx: { tokens: { deps: ctx.deps, principal: ctx.principal, actor: actorOf(ctx.principal, ctx.meta) } } }),
@@ -94,44 +93,6 @@ export const verifyResult = z
   ])
   .meta({ id: 'VerifyResult', description: 'A denial is a result (HTTP 200), not an error.' })
 
-function requireVerifier(scopes: readonly string[]): void {
-  if (!scopes.includes('tokend:verify')) throw new ForbiddenError('this needs the tokend:verify scope')
-}
-
-export const verifyInput = z.strictObject({
-  // Anything up to this length is judged (MALFORMED at worst); beyond it is not a key at all.
-  token: z.string().max(4096),
-  require: z
-    .strictObject({
-      scopes: z.array(scope).max(50).optional(),
-      environment: environment.optional(),
-      role: role.optional(),
-    })
-    .optional(),
-  /** A request limit to apply to the key's account, e.g. 60 per minute per endpoint. */
-  ratelimit: z
-    .strictObject({
-      name: z.string().min(1).max(100),
-      limit: z.number().int().min(1).max(1_000_000_000),
-      windowMs: z.number().int().min(1_000).max(86_400_000),
-    })
-    .optional(),
-})
-
-/** token.verify's resolver, which the HTTP fast path calls as well (http/fast-verify.ts). */
-export async function answerVerify(
-  deps: Deps,
-  caller: Principal,
-  input: z.infer<typeof verifyInput>,
-): Promise<VerifyResult> {
-  requireVerifier(caller.scopes)
-  const started = performance.now()
-  const result = await verifyToken(deps, input.token, input.require, input.ratelimit)
-  deps.metrics.verified(result, (performance.now() - started) / 1000)
-  // The documented schema must cover what verify returns: the typecheck proves it.
-  return result satisfies z.output<typeof verifyResult>
-}
-
 export const tokenRouter = {
   verify: authedProcedure
     .meta({
@@ -144,17 +105,21 @@ export const tokenRouter = {
       documentedOutput: verifyResult,
     })
     .input(verifyInput)
-    .mutation(({ ctx, input }) => answerVerify(ctx.deps, ctx.principal, input)),
+    // The documented schema must cover what verify returns: the typecheck proves it.
+    .mutation(({ ctx, input }): Promise<z.output<typeof verifyResult>> => answerVerify(ctx.deps, ctx.principal, input)),
 
   /**
-   * Change events for client-side caches (SSE). Opens with `ready`; fails with 503
-   * when this replica's own channel is down, so a client never trusts a silent stream.
+   * Change events for client-side caches and the console (SSE; see change-stream.ts for
+   * who hears what). Opens with `ready`; fails with 503 when this replica's own channel
+   * is down, so a client never trusts a silent stream, and with 401 when the
+   * subscriber's own credential stops being valid. Callers who may not subscribe are
+   * refused with 401/403 before the stream starts (`refuseStream` in app.ts).
    */
   changes: authedProcedure.subscription(async function* ({ ctx, signal }) {
-    requireVerifier(ctx.principal.scopes)
     try {
-      yield* changeStream(ctx.deps.changes, signal)
+      yield* changeStream(ctx.deps.changes, { principal: ctx.principal, recheck: ctx.recheck }, signal)
     } catch (error) {
+      if (error instanceof DomainError) throw error
       throw new UnavailableError(error, 'this replica cannot vouch for its change events now; flush and reconnect')
     }
   }),

@@ -1,7 +1,7 @@
 import { digestKey, type Environment, generateKey, parseKey } from '@tokend/keys'
 import { planExpiry, requireEnvironmentAllowed } from '../accounts/plans.ts'
 import { recordAudit } from '../audit/audit.repository.ts'
-import { changeTransaction } from '../changes/change-events.ts'
+import { changeTransaction, keyChange } from '../changes/change-events.ts'
 import type { Config } from '../config.ts'
 import type { Db } from '../db/database.ts'
 import type { AccessKeyRow, AccountRow } from '../db/schema.ts'
@@ -144,7 +144,7 @@ export async function revokeToken(
     const current = owned(principal, await keys.findKeyById(trx, id, { forUpdate: true }))
     if (current.revoked_at) return current
     const revoked = await keys.updateKey(trx, id, { revoked_at: new Date() })
-    await announce({ type: 'key', digest: revoked.digest })
+    await announce(keyChange(revoked))
     await recordAudit(trx, actor, {
       accountId: revoked.account_id,
       action: 'token.revoke',
@@ -167,7 +167,7 @@ export async function setTokenDisabled(
     if (current.revoked_at) throw new TokenRevokedError()
     if (current.disabled === disabled) return current
     const changed = await keys.updateKey(trx, id, { disabled })
-    await announce({ type: 'key', digest: changed.digest })
+    await announce(keyChange(changed))
     await recordAudit(trx, actor, {
       accountId: changed.account_id,
       action: disabled ? 'token.disable' : 'token.enable',
@@ -215,7 +215,7 @@ export async function rotateToken(
       const shortened = new Date(now + input.oldExpiresIn * 1000)
       if (!old.expires_at || shortened < old.expires_at) {
         old = await keys.updateKey(trx, old.id, { expires_at: shortened })
-        await announce({ type: 'key', digest: old.digest })
+        await announce(keyChange(old))
       }
     }
     await recordAudit(trx, actor, {

@@ -1,11 +1,12 @@
 import { digestBytes, type Environment, parseKey } from '@tokend/keys'
+import { z } from 'zod'
 import { cacheKey } from '../cache/cache-key.ts'
 import type { KeyRecord } from '../cache/key-record.ts'
 import type { Deps } from '../deps.ts'
 import { ForbiddenError } from '../errors.ts'
-import type { Principal, Role, SessionPrincipal } from '../principal.ts'
-import type { RateLimitRule } from '../ratelimit/rate-limiter.ts'
+import type { AccessKeyPrincipal, Credential, Principal, Role } from '../principal.ts'
 import { checkJwt, looksLikeJwt } from '../sessions/jwt.ts'
+import { environment, role, scope } from '../validation.ts'
 
 export type DenialReason =
   | 'MALFORMED'
@@ -17,12 +18,6 @@ export type DenialReason =
   | 'INSUFFICIENT_SCOPE'
   | 'WRONG_ENVIRONMENT'
   | 'RATE_LIMITED'
-
-export interface VerifyRequirements {
-  scopes?: string[] | undefined
-  environment?: Environment | undefined
-  role?: Role | undefined
-}
 
 /**
  * A verification's answer. Sessions and direct tokens hold no scopes; a direct token
@@ -71,6 +66,111 @@ export type VerifyResult =
 
 type Checked = { record: KeyRecord } | { reason: DenialReason }
 
+/** token.verify's input, on every transport (tRPC, REST, the fast path). */
+export const verifyInput = z.strictObject({
+  // Anything up to this length is judged (MALFORMED at worst); beyond it is not a key at all.
+  token: z.string().max(4096),
+  require: z
+    .strictObject({
+      scopes: z.array(scope).max(50).optional(),
+      environment: environment.optional(),
+      role: role.optional(),
+    })
+    .optional(),
+  /** A request limit to apply to the key's account, e.g. 60 per minute per endpoint. */
+  ratelimit: z
+    .strictObject({
+      name: z.string().min(1).max(100),
+      limit: z.number().int().min(1).max(1_000_000_000),
+      windowMs: z.number().int().min(1_000).max(86_400_000),
+    })
+    .optional(),
+})
+
+export type VerifyInput = z.infer<typeof verifyInput>
+
+/** Whether `caller` may call verify: it holds `tokend:verify`. */
+export function mayVerify(caller: Principal): boolean {
+  return caller.scopes.includes('tokend:verify')
+}
+
+/**
+ * token.verify, whatever the transport: each transport parses its wire format into
+ * `VerifyInput` (all of a request's inputs before it calls this for any) and
+ * authenticates the caller, then calls this once per input and formats the result.
+ */
+export async function answerVerify(deps: Deps, caller: Principal, input: VerifyInput): Promise<VerifyResult> {
+  if (!mayVerify(caller)) throw new ForbiddenError('this needs the tokend:verify scope')
+  const started = performance.now()
+  const result = await verifyToken(deps, input)
+  deps.metrics.verified(result, (performance.now() - started) / 1000)
+  return result
+}
+
+/** The decision itself: the credential, then the caller's requirements, then its rate limit. */
+export async function verifyToken(deps: Deps, input: VerifyInput): Promise<VerifyResult> {
+  const credential = await resolveCredential(deps, input.token)
+  if ('reason' in credential) return { valid: false, reason: credential.reason }
+  const denied = unmet(input.require ?? {}, credential)
+  if (denied) return denied
+  if (input.ratelimit) {
+    const decision = await deps.ratelimits.consume(credential.accountId, input.ratelimit)
+    if (!decision.allowed) return { valid: false, reason: 'RATE_LIMITED', retryAfterMs: decision.retryAfterMs }
+  }
+  return granted(credential)
+}
+
+/**
+ * What a bearer credential stands for, or why it stands for nothing: the one place
+ * that tells access keys from JWTs. Procedures' callers and verified tokens alike
+ * come from here.
+ */
+export async function resolveCredential(deps: Deps, token: string): Promise<Credential | { reason: DenialReason }> {
+  const checked = await checkKey(deps, token)
+  if ('record' in checked) {
+    deps.usage.touch(checked.record.id)
+    return accessKeyPrincipal(checked.record)
+  }
+  if (checked.reason !== 'MALFORMED' || !looksLikeJwt(token)) return checked
+  const jwt = await checkJwt(deps, token)
+  if ('reason' in jwt) return jwt
+  const { record } = jwt
+  const expiresAt = new Date(jwt.expiresAt).toISOString()
+  if (record.kind === 'direct') {
+    return {
+      kind: 'direct',
+      directId: record.id,
+      accountId: record.accountId,
+      operator: record.operator,
+      environment: record.environment,
+      resource: { type: record.resourceType, id: record.resourceId },
+      expiresAt,
+    }
+  }
+  return {
+    kind: 'session',
+    sessionId: record.id,
+    userId: record.userId,
+    username: record.username,
+    accountId: record.accountId,
+    operator: record.operator,
+    environment: record.environment,
+    role: record.role,
+    scopes: [],
+    expiresAt,
+  }
+}
+
+/** The caller of a procedure: null without a valid credential; a direct token is refused. */
+export async function principalOf(deps: Deps, token: string): Promise<Principal | null> {
+  const credential = await resolveCredential(deps, token)
+  if ('reason' in credential) return null
+  if (credential.kind === 'direct') {
+    throw new ForbiddenError("a direct token reaches only its own resource, not tokend's procedures")
+  }
+  return credential
+}
+
 /**
  * Checks a presented key: offline format and checksum first, then the cache, then
  * Postgres. Throws UnavailableError only when the answer needs the database and
@@ -88,96 +188,7 @@ export async function checkKey(deps: Deps, token: string): Promise<Checked> {
   return { record }
 }
 
-export async function verifyToken(
-  deps: Deps,
-  token: string,
-  require: VerifyRequirements = {},
-  ratelimit?: RateLimitRule,
-): Promise<VerifyResult> {
-  const result = await verifyCredential(deps, token, require)
-  if (result.valid && ratelimit) {
-    const decision = await deps.ratelimits.consume(result.accountId, ratelimit)
-    if (!decision.allowed) return { valid: false, reason: 'RATE_LIMITED', retryAfterMs: decision.retryAfterMs }
-  }
-  return result
-}
-
-async function verifyCredential(deps: Deps, token: string, require: VerifyRequirements): Promise<VerifyResult> {
-  const checked = await checkKey(deps, token)
-  if ('reason' in checked) {
-    if (checked.reason === 'MALFORMED' && looksLikeJwt(token)) return verifyJwt(deps, token, require)
-    return { valid: false, reason: checked.reason }
-  }
-  const { record } = checked
-  const denied = unmet(require, record)
-  if (denied) return denied
-  deps.usage.touch(record.id)
-  return {
-    valid: true,
-    kind: 'access_key',
-    tokenId: record.id,
-    accountId: record.accountId,
-    environment: record.environment,
-    role: record.role,
-    scopes: [...record.scopes],
-    name: record.name,
-    expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
-  }
-}
-
-async function verifyJwt(deps: Deps, token: string, require: VerifyRequirements): Promise<VerifyResult> {
-  const checked = await checkJwt(deps, token)
-  if ('reason' in checked) return { valid: false, reason: checked.reason }
-  const { record } = checked
-  const expiresAt = new Date(checked.expiresAt).toISOString()
-  if (record.kind === 'session') {
-    const denied = unmet(require, { environment: record.environment, role: record.role, scopes: [] })
-    if (denied) return denied
-    return {
-      valid: true,
-      kind: 'session',
-      tokenId: record.id,
-      userId: record.userId,
-      accountId: record.accountId,
-      environment: record.environment,
-      role: record.role,
-      scopes: [],
-      name: record.username,
-      expiresAt,
-    }
-  }
-  const denied = unmet(require, { environment: record.environment, role: null, scopes: [] })
-  if (denied) return denied
-  return {
-    valid: true,
-    kind: 'direct',
-    tokenId: record.id,
-    accountId: record.accountId,
-    environment: record.environment,
-    role: null,
-    scopes: [],
-    name: `${record.resourceType}:${record.resourceId}`,
-    expiresAt,
-    resource: { type: record.resourceType, id: record.resourceId },
-  }
-}
-
-/** The first requirement a credential misses, as a denial; null when it meets them all. */
-function unmet(
-  require: VerifyRequirements,
-  held: { environment: Environment; role: Role | null; scopes: readonly string[] },
-): VerifyResult | null {
-  if (require.environment && require.environment !== held.environment) {
-    return { valid: false, reason: 'WRONG_ENVIRONMENT' }
-  }
-  const missingScopes = require.scopes?.filter((scope) => !held.scopes.includes(scope)) ?? []
-  if (missingScopes.length > 0) return { valid: false, reason: 'INSUFFICIENT_SCOPE', missingScopes }
-  // A manager key does not satisfy a requirement for an admin one; there is no separate role reason.
-  if (require.role === 'admin' && held.role !== 'admin') return { valid: false, reason: 'INSUFFICIENT_SCOPE' }
-  return null
-}
-
-export function principalOf(record: KeyRecord): Principal {
+function accessKeyPrincipal(record: KeyRecord): AccessKeyPrincipal {
   return {
     kind: 'access_key',
     tokenId: record.id,
@@ -191,23 +202,62 @@ export function principalOf(record: KeyRecord): Principal {
   }
 }
 
-/** The caller behind a bearer JWT: sessions only; a direct token reaches its resource, not tokend. */
-export async function sessionPrincipalOf(deps: Deps, token: string): Promise<SessionPrincipal | null> {
-  const checked = await checkJwt(deps, token)
-  if ('reason' in checked) return null
-  const { record } = checked
-  if (record.kind === 'direct') {
-    throw new ForbiddenError("a direct token reaches only its own resource, not tokend's procedures")
+/** A valid credential as verify reports it. */
+function granted(credential: Credential): VerifyResult {
+  const { accountId, environment } = credential
+  switch (credential.kind) {
+    case 'access_key': {
+      const { tokenId, role, name, expiresAt } = credential
+      const scopes = [...credential.scopes]
+      return { valid: true, kind: 'access_key', tokenId, accountId, environment, role, scopes, name, expiresAt }
+    }
+    case 'session': {
+      const { sessionId, userId, role, username, expiresAt } = credential
+      const kind = 'session'
+      return {
+        valid: true,
+        kind,
+        tokenId: sessionId,
+        userId,
+        accountId,
+        environment,
+        role,
+        scopes: [],
+        name: username,
+        expiresAt,
+      }
+    }
+    case 'direct': {
+      const { directId, resource, expiresAt } = credential
+      const name = `${resource.type}:${resource.id}`
+      const kind = 'direct'
+      return {
+        valid: true,
+        kind,
+        tokenId: directId,
+        accountId,
+        environment,
+        role: null,
+        scopes: [],
+        name,
+        expiresAt,
+        resource,
+      }
+    }
   }
-  return {
-    kind: 'session',
-    sessionId: record.id,
-    userId: record.userId,
-    username: record.username,
-    accountId: record.accountId,
-    operator: record.operator,
-    role: record.role,
-    scopes: [],
-    expiresAt: new Date(checked.expiresAt).toISOString(),
+}
+
+/** The first requirement a credential misses, as a denial; null when it meets them all. */
+function unmet(require: NonNullable<VerifyInput['require']>, held: Credential): VerifyResult | null {
+  if (require.environment && require.environment !== held.environment) {
+    return { valid: false, reason: 'WRONG_ENVIRONMENT' }
   }
+  const scopes = held.kind === 'access_key' ? held.scopes : []
+  const missingScopes = require.scopes?.filter((scope) => !scopes.includes(scope)) ?? []
+  if (missingScopes.length > 0) return { valid: false, reason: 'INSUFFICIENT_SCOPE', missingScopes }
+  // A manager key does not satisfy a requirement for an admin one; there is no separate role reason.
+  if (require.role === 'admin' && (held.kind === 'direct' || held.role !== 'admin')) {
+    return { valid: false, reason: 'INSUFFICIENT_SCOPE' }
+  }
+  return null
 }

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import proxyaddr from 'proxy-addr'
+import type { RequestMeta } from '../principal.ts'
+
+/** Which hops' X-Forwarded-For may be believed: express's `trust proxy` function. */
+export type Trust = (address: string, hop: number) => boolean
+
+/** What every transport knows of a request before it reads it. */
+export interface RequestInfo {
+  id: string
+  trust: Trust
+}
+
+/**
+ * `TOKEND_TRUST_PROXY` as express reads `trust proxy`: `false` (trust nobody: the
+ * socket's address is the client's), `true`, a hop count, or addresses and subnets
+ * (`loopback`, `10.0.0.0/8, 127.0.0.1`).
+ */
+export function compileTrust(setting: string): Trust {
+  const value = setting.trim()
+  if (value === '' || value === 'false') return () => false
+  if (value === 'true') return () => true
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    return (_address, hop) => hop < hops
+  }
+  return proxyaddr.compile(value.split(/\s*,\s*/))
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/
+// Unique per process; a counter after it makes ids without a random draw per request.
+const PROCESS_ID = randomBytes(6).toString('hex')
+let requests = 0
+
+/** The caller's `x-request-id` when it is a sane one, else a new one; echoed on the answer. */
+export function requestId(req: IncomingMessage, res: ServerResponse): string {
+  const given = req.headers['x-request-id']
+  const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : `${PROCESS_ID}-${(++requests).toString(36)}`
+  res.setHeader('x-request-id', id)
+  return id
+}
+
+/** Where a request came from, for audit events and throttles: the client's address per `trust`. */
+export function requestMeta(req: IncomingMessage, info: RequestInfo): RequestMeta {
+  return {
+    requestId: info.id,
+    address: proxyaddr(req, info.trust),
+    userAgent: req.headers['user-agent']?.slice(0, 512) ?? null,
+  }
+}
