@@ -99,7 +99,8 @@ export function KeysPage() {
       ...(pages.cursor ? { cursor: pages.cursor } : {}),
     }),
     placeholderData: keepPreviousData,
-    refetchInterval: live ? false : 1_000,
+    // Keys created elsewhere send no change event: a slow refresh picks them up.
+    refetchInterval: live ? 30_000 : 1_000,
   })
 
   // A filter change starts again from the first page.

@@ -130,8 +130,8 @@ export function createQueryClient() {
       queries: {
         staleTime: 5_000,
         // Only an unreachable tokend is worth retrying; a 4xx answer will not change.
-        retry: (count, error) => count < 3 && ['unreachable', 'unavailable'].includes(problemOf(error).kind),
-        retryDelay: (attempt) => Math.min(1_000 * 2 ** attempt, 5_000),
+        retry: (count, error) => count < 2 && ['unreachable', 'unavailable'].includes(problemOf(error).kind),
+        retryDelay: (attempt) => 1_000 * (attempt + 1),
       },
       mutations: { retry: false },
     },

@@ -59,7 +59,12 @@ export function consoleAssets(dir: string | undefined): express.Router {
   }
   routes.use(
     '/assets',
-    express.static(join(dir, 'assets'), { index: false, immutable: true, maxAge: '365d', fallthrough: true }),
+    express.static(join(dir, 'assets'), {
+      index: false,
+      fallthrough: true,
+      cacheControl: false,
+      setHeaders: (res) => res.setHeader('cache-control', 'public, max-age=31536000, immutable'),
+    }),
     (_req, res) => {
       res.status(404).type('text/plain').send('no such asset\n')
     },
@@ -67,6 +72,7 @@ export function consoleAssets(dir: string | undefined): express.Router {
   routes.use(
     express.static(dir, {
       index: false,
+      cacheControl: false,
       setHeaders: (res, path) => res.setHeader('cache-control', path.endsWith('.html') ? 'no-store' : 'no-cache'),
     }),
   )
