@@ -246,17 +246,40 @@ describe('an account admin', () => {
     expect((await verify(successor)).valid).toBe(true)
   })
 
-  it('revokes a key only after its name is typed', async () => {
+  it('opens and leaves dialogs from the keyboard, with a visible focus', async () => {
+    await page.getByRole('button', { name: 'New key' }).focus()
+    await page.keyboard.press('Enter')
+    const dialog = page.getByRole('dialog', { name: 'New key' })
+    await expect.poll(() => dialog.isVisible()).toBe(true)
+    // Focus moves into the dialog, on its first field; the focus ring shows where it is.
+    expect(await page.evaluate(() => (document.activeElement as HTMLElement).getAttribute('aria-invalid'))).toBe(
+      'false',
+    )
+    expect(await page.evaluate(() => document.activeElement?.closest('dialog') !== null)).toBe(true)
+    await page.keyboard.press('Tab')
+    expect(await page.evaluate(() => getComputedStyle(document.activeElement as Element).outlineStyle)).toBe('solid')
+    await page.keyboard.press('Escape')
+    await expect.poll(() => dialog.isVisible()).toBe(false)
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('New key')
+  })
+
+  it('revokes a key only after its name is typed (keyboard only)', async () => {
     const oldest = row(page, /billing-service/).last()
-    await oldest.getByRole('button', { name: /^Revoke/ }).click()
+    await oldest.getByRole('button', { name: /^Revoke/ }).focus()
+    await page.keyboard.press('Enter')
     const dialog = page.getByRole('dialog', { name: 'Revoke "billing-service"' })
+    await expect.poll(() => dialog.isVisible()).toBe(true)
     const confirm = dialog.getByRole('button', { name: 'Revoke key' })
     expect(await confirm.isDisabled()).toBe(true)
-    await dialog.getByLabel(/Type the key's name/).fill('billing')
+    // Focus is in the confirmation field.
+    await page.keyboard.type('billing')
     expect(await confirm.isDisabled()).toBe(true)
-    await dialog.getByLabel(/Type the key's name/).fill('billing-service')
+    await page.keyboard.press('Enter')
+    expect(await dialog.isVisible()).toBe(true)
+    await page.keyboard.type('-service')
+    expect(await confirm.isDisabled()).toBe(false)
     await expectAccessible(page, 'revoke dialog')
-    await confirm.click()
+    await page.keyboard.press('Enter')
     await expect.poll(() => oldest.locator('[data-status]').textContent()).toBe('revoked')
     expect(await verify(plaintext)).toMatchObject({ valid: false, reason: 'REVOKED' })
   })

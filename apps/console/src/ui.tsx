@@ -1,4 +1,4 @@
-import { type ReactNode, useEffect, useId, useRef, useState } from 'react'
+import { type ReactNode, useId, useLayoutEffect, useRef, useState } from 'react'
 import { type Problem, problemOf } from './trpc.ts'
 
 export function Loading({ what }: { what: string }) {
@@ -56,10 +56,15 @@ export function Dialog({
 }) {
   const ref = useRef<HTMLDialogElement>(null)
   const id = useId()
-  useEffect(() => {
+  // Layout effect: closed before React removes it, so focus goes back where it was.
+  useLayoutEffect(() => {
     const dialog = ref.current
+    const previous = document.activeElement
     if (dialog && !dialog.open) dialog.showModal()
-    return () => dialog?.close()
+    return () => {
+      dialog?.close()
+      if (previous instanceof HTMLElement && previous.isConnected) previous.focus()
+    }
   }, [])
   return (
     <dialog
