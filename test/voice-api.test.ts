@@ -231,6 +231,9 @@ describe('recordings', () => {
       ['GET', '/v1/recordings?limit=0', undefined],
       ['GET', '/v1/recordings?limit=1&limit=2', undefined],
       ['GET', `/v1/recordings?cursor=${'x'.repeat(100)}`, undefined],
+      // Postgres cannot store NUL: refused before the database, never a 500.
+      ['POST', '/v1/recordings', { title: 'a\u0000b' }],
+      ['GET', '/v1/recordings?cursor=a%00b', undefined],
     ]
     for (const [method, path, body, raw] of bad) {
       const reply = await voice.send(method, path, keys.aLive, body, raw)
@@ -245,6 +248,8 @@ describe('recordings', () => {
     const huge = await voice.send('POST', '/v1/recordings', keys.aLive, { title: 'x'.repeat(100_000) })
     expect(huge.status).toBe(413)
     expect((await voice.get(`/v1/recordings/${'x'.repeat(5000)}`, keys.aLive)).status).toBe(404)
+    expect((await voice.get('/v1/recordings/rec_%00', keys.aLive)).status).toBe(404)
+    expect((await voice.send('DELETE', '/v1/recordings/a%00b', keys.aLive)).status).toBe(404)
     for (const odd of ['/v1/recordings/%E0%A4%A', '//v1/me?accesskey=%', '/v1/me?accesskey=%E0%A4%A&x[y]=1']) {
       const reply = await voice.send('GET', odd, keys.aLive)
       expect({ odd, status: reply.status < 500 }).toEqual({ odd, status: true })

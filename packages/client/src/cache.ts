@@ -19,6 +19,10 @@ export interface CacheOptions {
 const MAX_TTL_MS = 60_000
 // Answers that depend only on the key itself; requirement checks are redone on every hit.
 const CACHEABLE_DENIALS = new Set(['MALFORMED', 'NOT_FOUND', 'EXPIRED', 'REVOKED', 'DISABLED', 'ACCOUNT_SUSPENDED'])
+// Answers no later change can undo: safe to keep without hearing of the key's account.
+const FINAL_DENIALS = new Set(['MALFORMED', 'NOT_FOUND', 'EXPIRED', 'REVOKED'])
+/** The stream scope of a service key of the operator account: every account's changes. */
+export const ALL_ACCOUNTS = 'all'
 
 /**
  * The client's verification cache, keyed by key digest (never the key). It answers
@@ -32,6 +36,7 @@ export class VerifyCache {
   readonly #ttlMs: number
   #epoch = 0
   #ready = false
+  #scope = ALL_ACCOUNTS
 
   constructor(options: CacheOptions = {}) {
     this.#ttlMs = Math.min(options.ttlMs ?? MAX_TTL_MS, MAX_TTL_MS)
@@ -64,6 +69,13 @@ export class VerifyCache {
   store(digest: string, result: VerifyResult, epoch: number): void {
     if (!this.#ready || epoch !== this.#epoch) return
     if (!result.valid && !CACHEABLE_DENIALS.has(result.reason)) return
+    // The stream tells only the scope's changes: an answer that another account's change could undo is not kept.
+    if (
+      this.#scope !== ALL_ACCOUNTS &&
+      (result.valid ? result.accountId !== this.#scope : !FINAL_DENIALS.has(result.reason))
+    ) {
+      return
+    }
     let ttl = this.#ttlMs
     if (result.valid && result.expiresAt !== null) ttl = Math.min(ttl, Date.parse(result.expiresAt) - Date.now())
     // Shared by every hit: frozen so no caller can change what the next one sees.
@@ -93,9 +105,13 @@ export class VerifyCache {
     this.#lru.clear()
   }
 
-  /** The stream said `ready`: answer and store again, but never what was fetched before now. */
-  resume(): void {
+  /**
+   * The stream said `ready`: answer and store again, but never what was fetched before
+   * now. `scope` is whose changes the stream tells: every account's, or one account's.
+   */
+  resume(scope: string = ALL_ACCOUNTS): void {
     this.#epoch++
+    this.#scope = scope
     this.#ready = true
   }
 }

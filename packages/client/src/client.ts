@@ -335,7 +335,7 @@ function followChanges(
     current = trpc.token.changes.subscribe(undefined, {
       onData(event) {
         if (event.type === 'ready') {
-          cache.resume()
+          cache.resume(event.scope)
           backoff = 100
           logger?.info({}, 'tokend change stream ready; local cache on')
           onReady()

@@ -154,6 +154,39 @@ describe('the local cache', () => {
     expect((await cached.verify(other.token)).valid).toBe(true)
   })
 
+  it('turns itself off when its own service key is revoked, and stays off', async () => {
+    const service = await issue({ name: 'a sibling', environment: 'live', scopes: ['tokend:verify'] })
+    const cached = client({ serviceKey: service.token, cache: true })
+    const key = await issue()
+    expect(await cached.cacheReady()).toBe(true)
+    expect((await cached.verify(key.token)).valid).toBe(true)
+
+    await admin.trpc.token.revoke.mutate({ id: service.id })
+    await until(() => !cached.cacheActive)
+    // Nothing is answered from memory any more: tokend refuses the revoked service key.
+    await expect(cached.verify(key.token)).rejects.toBeInstanceOf(TokendRejectedError)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(cached.cacheActive).toBe(false)
+    expect(await cached.cacheReady(200)).toBe(false)
+  })
+
+  it("keeps only its own account's answers when its service key belongs to a tenant", async () => {
+    const account = await admin.trpc.account.create.mutate({ name: 'tenant', plan: 'paid' })
+    const service = await issue({ accountId: account.id, environment: 'live', scopes: ['tokend:verify'] })
+    const cached = client({ serviceKey: service.token, cache: true })
+    const own = await issue({ accountId: account.id })
+    const foreign = await issue()
+    expect(await cached.cacheReady()).toBe(true)
+    for (let i = 0; i < 2; i++) {
+      expect((await cached.verify(own.token)).valid).toBe(true)
+      expect((await cached.verify(foreign.token)).valid).toBe(true)
+    }
+    // The stream tells this client nothing of the other account, so those answers are asked for each time.
+    expect(cached.stats).toMatchObject({ networkVerifies: 3, cacheHits: 1 })
+    await admin.trpc.token.revoke.mutate({ id: foreign.id })
+    expect(await cached.verify(foreign.token)).toEqual({ valid: false, reason: 'REVOKED' })
+  })
+
   it("stops answering from memory when tokend's channel is cut, until a new stream is ready", async () => {
     const cached = client({ cache: true })
     const key = await issue()

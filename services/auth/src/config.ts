@@ -13,8 +13,11 @@ const integer = (min: number, max: number) => z.coerce.number().int().min(min).m
 export const configSchema = z.object({
   PORT: integer(0, 65_535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
-  /** Proxies whose X-Forwarded-For is believed (express `trust proxy`), e.g. `loopback, uniquelocal`. */
-  TOKEND_TRUST_PROXY: z.string().min(1).default('loopback'),
+  /**
+   * Proxies whose X-Forwarded-For is believed (express `trust proxy`): `false` (none: the
+   * socket's address is the client's), a hop count, or addresses, e.g. `loopback, uniquelocal`.
+   */
+  TOKEND_TRUST_PROXY: z.string().min(1).default('false'),
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   DATABASE_POOL_SIZE: integer(1, 200).default(10),
   TOKEND_DATA_DIR: z.string().min(1).default(resolve(findRepoRoot(), '.data/tokend')),

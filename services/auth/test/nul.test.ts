@@ -30,7 +30,7 @@ function fieldsOf(schema: unknown): string[] {
   return Object.keys(def?.shape ?? {})
 }
 
-const procedures = Object.entries(appRouter._def.procedures as Record<string, AnyProcedure>).filter(
+const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, AnyProcedure>).filter(
   ([, procedure]) => procedure._def.type !== 'subscription',
 )
 const fields = procedures.flatMap(([path, procedure]) =>

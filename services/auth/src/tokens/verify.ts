@@ -101,6 +101,15 @@ export function mayVerify(caller: Principal): boolean {
  */
 export async function answerVerify(deps: Deps, caller: Principal, input: VerifyInput): Promise<VerifyResult> {
   if (!mayVerify(caller)) throw new ForbiddenError('this needs the tokend:verify scope')
+  return verifyCounted(deps, input)
+}
+
+/**
+ * The verify every transport ends in, counted in the metrics. Transports whose caller
+ * is the credential itself (the edge: a proxy forwarding a request) call it directly;
+ * the others go through `answerVerify`.
+ */
+export async function verifyCounted(deps: Deps, input: VerifyInput): Promise<VerifyResult> {
   const started = performance.now()
   const result = await verifyToken(deps, input)
   deps.metrics.verified(result, (performance.now() - started) / 1000)

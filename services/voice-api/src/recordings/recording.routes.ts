@@ -7,10 +7,18 @@ import type { RecordingRow } from '../db/schema.ts'
 import { forbidden, HttpError, notFound } from '../errors.ts'
 import { deleteRecording, findRecording, insertRecording, listRecordings } from './recording.repository.ts'
 
-const newRecording = z.strictObject({ title: z.string().trim().min(1).max(200) })
+// Postgres cannot store NUL in text; ids are ours, so anything else is not one.
+const title = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .refine((value) => !value.includes('\u0000'), 'must not contain NUL characters')
+const RECORDING_ID = /^rec_[0-9A-HJKMNP-TV-Z]{26}$/
+const newRecording = z.strictObject({ title })
 const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z.string().max(64).optional(),
+  cursor: z.string().regex(RECORDING_ID, 'not a cursor from this API').optional(),
 })
 
 /**
@@ -65,7 +73,7 @@ export function recordingRoutes(db: Db, tokend: TokendClient): Router {
 
 /** The recording if the caller may see it: 403 for another account's, 404 for another environment's. */
 async function ownRecording(db: Db, caller: TokendPrincipal, id: string): Promise<RecordingRow> {
-  const row = id.length <= 64 ? await findRecording(db, id) : undefined
+  const row = RECORDING_ID.test(id) ? await findRecording(db, id) : undefined
   if (!row) throw notFound()
   if (row.account_id !== caller.accountId) throw forbidden()
   if (row.environment !== caller.environment) throw notFound()
