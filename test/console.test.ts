@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
@@ -175,9 +174,9 @@ describe('an account admin', () => {
     expect(page.url()).toBe(`${tokend.url}/console/keys`)
     await expect.poll(() => row(page, 'acme admin').count()).toBe(1)
     const storage = await page.evaluate(() => ({
-      cookie: document.cookie,
-      local: JSON.stringify({ ...localStorage }),
-      session: JSON.stringify({ ...sessionStorage }),
+      cookie: (globalThis as any).document.cookie,
+      local: JSON.stringify({ ...(globalThis as any).localStorage }),
+      session: JSON.stringify({ ...(globalThis as any).sessionStorage }),
     }))
     expect(storage.cookie).not.toContain('tokend_session')
     expect(storage.local + storage.session).not.toMatch(/ey[\w-]{10,}\./)
@@ -217,7 +216,7 @@ describe('an account admin', () => {
     await expect.poll(() => shown.isVisible()).toBe(false)
     await expect.poll(() => row(page, /billing-service/).count()).toBe(1)
     expect(await page.content()).not.toContain(plaintext)
-    expect(await page.evaluate(() => document.body.textContent)).not.toContain(plaintext.slice(8))
+    expect(await page.evaluate(() => (globalThis as any).document.body.textContent)).not.toContain(plaintext.slice(8))
     // The key works for a sibling service.
     expect(await verify(plaintext)).toMatchObject({ valid: true, name: 'billing-service' })
   })
@@ -252,15 +251,19 @@ describe('an account admin', () => {
     const dialog = page.getByRole('dialog', { name: 'New key' })
     await expect.poll(() => dialog.isVisible()).toBe(true)
     // Focus moves into the dialog, on its first field; the focus ring shows where it is.
-    expect(await page.evaluate(() => (document.activeElement as HTMLElement).getAttribute('aria-invalid'))).toBe(
+    expect(await page.evaluate(() => (globalThis as any).document.activeElement.getAttribute('aria-invalid'))).toBe(
       'false',
     )
-    expect(await page.evaluate(() => document.activeElement?.closest('dialog') !== null)).toBe(true)
+    expect(await page.evaluate(() => (globalThis as any).document.activeElement?.closest('dialog') !== null)).toBe(true)
     await page.keyboard.press('Tab')
-    expect(await page.evaluate(() => getComputedStyle(document.activeElement as Element).outlineStyle)).toBe('solid')
+    expect(
+      await page.evaluate(
+        () => (globalThis as any).getComputedStyle((globalThis as any).document.activeElement).outlineStyle,
+      ),
+    ).toBe('solid')
     await page.keyboard.press('Escape')
     await expect.poll(() => dialog.isVisible()).toBe(false)
-    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('New key')
+    expect(await page.evaluate(() => (globalThis as any).document.activeElement?.textContent)).toBe('New key')
   })
 
   it('revokes a key only after its name is typed (keyboard only)', async () => {
@@ -288,7 +291,7 @@ describe('an account admin', () => {
     const issued = await data(a.admin.mutation('token.issue', { name: 'cli-made', environment: 'test' }))
     await page.reload()
     await expect.poll(() => row(page, 'cli-made').count()).toBe(1)
-    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 1))
+    await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 1))
     // The change stream is open: the page is not polling.
     await expect.poll(() => page.locator('.live').textContent(), { timeout: 10_000 }).toBe('Live')
     await cli(['keys', 'revoke', issued.id], tokend.bootstrapKey)
@@ -299,7 +302,7 @@ describe('an account admin', () => {
     const lag = Date.now() - revokedAt
     process.stderr.write(`console: a key revoked by the CLI showed as revoked ${lag} ms later\n`)
     expect(lag).toBeLessThan(3_000)
-    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1)
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(1)
   })
 
   it('filters, searches and pages the keys', async () => {
@@ -385,7 +388,7 @@ describe('an account admin', () => {
     await page.goto('/console/keys')
     await expect.poll(() => page.getByRole('button', { name: 'New key' }).isVisible()).toBe(true)
     // The page itself never scrolls sideways; the table scrolls in its own region.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
+    expect(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth)).toBeLessThanOrEqual(390)
     await screenshot(page, 'keys-390px')
     await expectAccessible(page, 'keys at 390 px')
     await page.setViewportSize({ width: 1280, height: 900 })

@@ -19,7 +19,7 @@ export interface Violation {
 export async function seriousViolations(page: Page): Promise<Violation[]> {
   await page.evaluate(axeSource)
   const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run: (context: Document, options: object) => Promise<any> } }).axe
+    const { axe, document } = globalThis as any
     const result = await axe.run(document, { resultTypes: ['violations'] })
     return result.violations.map((violation: any) => ({
       id: violation.id,

@@ -16,7 +16,12 @@ let customer: Awaited<ReturnType<typeof newAccount>>
 const CONSOLE = { 'x-tokend-console': '1' }
 
 beforeAll(async () => {
-  t = await startTestApp({ TOKEND_LOGIN_MAX_PER_USERNAME: '3', TOKEND_MAX_ACTIVE_KEYS: '20' })
+  // Loopback is a trusted proxy here, for X-Forwarded-Proto.
+  t = await startTestApp({
+    TOKEND_LOGIN_MAX_PER_USERNAME: '3',
+    TOKEND_MAX_ACTIVE_KEYS: '20',
+    TOKEND_TRUST_PROXY: 'loopback',
+  })
   customer = await newAccount(t.operator, 'console-customer')
 })
 afterAll(() => t?.stop())
