@@ -469,8 +469,9 @@ describe('trouble', () => {
     await someone.goto('/console/')
     // The username limit is 3 per window here; alice's successful sign-ins cleared her count.
     for (let attempt = 0; attempt < 4; attempt++) {
+      const answered = someone.waitForResponse((response) => response.url().endsWith('/console/api/session'))
       await signIn(someone, 'mary', `wrong ${attempt}`)
-      await someone.waitForResponse((response) => response.url().endsWith('/console/api/session'))
+      await answered
     }
     await expect
       .poll(() => someone.locator('[data-problem="rate_limited"]').textContent())

@@ -101,6 +101,9 @@ describe('console sign-in', () => {
     })
     expect(notJson.status).toBe(400)
     expect(((await notJson.json()) as any).error.code).toBe('invalid_input')
+    const huge = await signIn({ username: user.username, password: 'x'.repeat(20_000) })
+    expect(huge.status).toBe(413)
+    expect(((await huge.json()) as any).error.code).toBe('invalid_input')
   })
 
   it('answers a wrong password 401 and the throttle 429 with Retry-After', async () => {

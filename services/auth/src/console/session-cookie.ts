@@ -1,13 +1,12 @@
-import { getTRPCErrorFromUnknown, type TRPCError } from '@trpc/server'
-import { getHTTPStatusCodeFromError } from '@trpc/server/http'
+import { getTRPCErrorFromUnknown, TRPCError } from '@trpc/server'
 import express from 'express'
-import type { Logger } from 'pino'
 import { createContextInner } from '../context.ts'
 import type { Deps } from '../deps.ts'
-import { RateLimitedError } from '../errors.ts'
+import { reportError } from '../http/report.ts'
 import { requestMeta, type Trust } from '../http/request-meta.ts'
+import { restError } from '../http/rest.ts'
 import { appRouter } from '../router.ts'
-import { createCallerFactory, describeError } from '../trpc.ts'
+import { createCallerFactory } from '../trpc.ts'
 
 /**
  * The console's session: the session JWT from `auth.login` in an httpOnly,
@@ -23,7 +22,11 @@ const createCaller = createCallerFactory(appRouter)
 
 /** `POST` signs in (sets the cookie), `DELETE` signs out (revokes the session, clears the cookie). */
 export function sessionRoutes(deps: Deps, trust: Trust): express.Router {
-  const { logger } = deps
+  // Errors as the REST API answers them (status, reason, Retry-After), reported alike.
+  const fail = (req: express.Request, res: express.Response, error: TRPCError) => {
+    reportError(deps, error, { path: 'console.session', requestId: String(req.id), log: req.log })
+    restError(res, error)
+  }
   const routes = express.Router()
   routes.use((req, res, next) => {
     res.setHeader('cache-control', 'no-store')
@@ -39,7 +42,7 @@ export function sessionRoutes(deps: Deps, trust: Trust): express.Router {
       res.setHeader('set-cookie', cookie(req, signedIn.token, maxAge))
       res.json({ username: signedIn.username, expiresAt: signedIn.expiresAt })
     } catch (cause) {
-      sendError(res, getTRPCErrorFromUnknown(cause), req.log ?? logger)
+      fail(req, res, getTRPCErrorFromUnknown(cause))
     }
   })
 
@@ -58,14 +61,16 @@ export function sessionRoutes(deps: Deps, trust: Trust): express.Router {
       const error = getTRPCErrorFromUnknown(cause)
       // A session that is already over needs no revoking; the cookie is cleared all the same.
       if (error.code === 'UNAUTHORIZED' || error.code === 'FORBIDDEN') res.status(204).end()
-      else sendError(res, error, req.log ?? logger)
+      else fail(req, res, error)
     }
   })
 
   // Body parser failures: malformed JSON or too large.
-  routes.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    const status = (error as { status?: number }).status === 413 ? 413 : 400
-    res.status(status).json({ error: { code: 'invalid_input', message: 'the body is not valid JSON' } })
+  routes.use((error: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    const tooLarge = (error as { status?: number }).status === 413
+    const code = tooLarge ? 'PAYLOAD_TOO_LARGE' : 'PARSE_ERROR'
+    const message = tooLarge ? 'the body is too large' : 'the body is not valid JSON'
+    fail(req, res, new TRPCError({ code, message, cause: error }))
   })
   return routes
 }
@@ -105,14 +110,4 @@ function cookie(req: express.Request, value: string, maxAgeS: number): string {
 
 function callerFor(deps: Deps, trust: Trust, req: express.Request, authorization: string | undefined) {
   return createCaller(createContextInner(deps, requestMeta(req, { id: String(req.id), trust }), authorization))
-}
-
-/** Errors in the REST shape (`{ error: { code, message, issues?, retryAfterMs? } }`) with the same status. */
-function sendError(res: express.Response, error: TRPCError, log: Logger): void {
-  if (error.code === 'INTERNAL_SERVER_ERROR') log.error({ err: error.cause ?? error }, 'console sign-in failed')
-  if (error.cause instanceof RateLimitedError) {
-    res.setHeader('retry-after', String(Math.ceil(error.cause.retryAfterMs / 1000)))
-  }
-  const { reason, message, issues, retryAfterMs } = describeError(error)
-  res.status(getHTTPStatusCodeFromError(error)).json({ error: { code: reason, message, issues, retryAfterMs } })
 }
