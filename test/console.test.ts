@@ -119,7 +119,8 @@ beforeAll(async () => {
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   })
   ;({ context: alice, page } = await open())
-}, 180_000)
+  // Room for apt-get to install chromium on a fresh machine.
+}, 600_000)
 
 afterAll(async () => {
   await browser?.close()
