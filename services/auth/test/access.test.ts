@@ -45,6 +45,7 @@ const procedures: Procedure[] = [
   { path: 'token.rotate', kind: 'mutation', input: (own) => ({ id: own.keyId }), who: 'admin', targetsKey: true },
   { path: 'account.create', kind: 'mutation', input: () => ({ name: 'acme' }), who: 'operator admin' },
   { path: 'account.list', kind: 'query', input: () => ({}), who: 'operator reader' },
+  { path: 'account.get', kind: 'query', input: () => ({}), who: 'any' },
   { path: 'audit.list', kind: 'query', input: () => ({}), who: 'admin' },
   { path: 'token.reportLeaked', kind: 'mutation', input: () => ({ tokens: ['not a key'] }), who: 'operator admin' },
   {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { listAccounts } from '../src/accounts/account.service.ts'
+import { getAccount, listAccounts } from '../src/accounts/account.service.ts'
 import { listAudit } from '../src/audit/audit.service.ts'
 import { createContextInner } from '../src/context.ts'
 import { listDirects } from '../src/directs/direct.service.ts'
@@ -59,6 +59,7 @@ describe('output schemas', () => {
       ['token.get', { id: tokenId }, await getToken(tokens, tokenId)],
       ['token.list', undefined, await listTokens(tokens, { status: 'all', limit: 50 })],
       ['account.list', undefined, await listAccounts(deps, principal, page)],
+      ['account.get', undefined, await getAccount(deps, principal, {})],
       ['user.list', undefined, await listUsers({ ...tokens }, page)],
       ['direct.list', undefined, await listDirects({ ...tokens }, page)],
       ['audit.list', undefined, await listAudit(deps, principal, page)],

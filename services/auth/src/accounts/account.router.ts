@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { actorOf } from '../principal.ts'
 import { authedProcedure } from '../trpc.ts'
 import { cursor, id, limit, page, timestamp } from '../validation.ts'
-import { createAccount, listAccounts, setAccountPlan, setAccountStatus } from './account.service.ts'
+import { createAccount, getAccount, listAccounts, setAccountPlan, setAccountStatus } from './account.service.ts'
 
 export const accountInfo = z
   .object({
@@ -52,6 +52,31 @@ export const accountRouter = {
     .input(z.strictObject({ accountId: id, plan: z.enum(['trial', 'paid']) }))
     .output(accountInfo)
     .mutation(({ ctx, input }) => setAccountPlan(ctx.deps, ctx.principal, actorOf(ctx.principal, ctx.meta), input)),
+
+  get: authedProcedure
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/account',
+        tags: ['accounts'],
+        summary: "The caller's account (or, for the operator, any) with its limits in use",
+      },
+    })
+    .input(z.strictObject({ accountId: id.optional() }).default({}))
+    .output(
+      accountInfo
+        .extend({
+          limits: z.object({
+            activeKeys: z.number().int(),
+            maxActiveKeys: z.number().int(),
+            creationsInWindow: z.number().int(),
+            maxCreationsPerWindow: z.number().int(),
+            creationWindowMs: z.number().int(),
+          }),
+        })
+        .meta({ id: 'AccountUsage' }),
+    )
+    .query(({ ctx, input }) => getAccount(ctx.deps, ctx.principal, input)),
 
   list: authedProcedure
     .meta({ openapi: { method: 'GET', path: '/accounts', tags: ['accounts'], summary: 'List accounts (operator)' } })

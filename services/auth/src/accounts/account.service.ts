@@ -8,7 +8,8 @@ import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import type { Actor, Principal, RequestMeta } from '../principal.ts'
 import { countAttempt } from '../sessions/throttle.ts'
-import { createKey, type IssuedToken, issued } from '../tokens/token.service.ts'
+import { countKeysForLimits } from '../tokens/token.repository.ts'
+import { createKey, type IssuedToken, issued, targetAccount } from '../tokens/token.service.ts'
 import { insertUser } from '../users/user.repository.ts'
 import { type UserInfo, userInfo } from '../users/user.service.ts'
 import * as accounts from './account.repository.ts'
@@ -53,6 +54,40 @@ export async function listAccounts(
   const rows = await accounts.listAccounts(deps.db, { limit: page.limit + 1, cursor: page.cursor })
   const items = rows.slice(0, page.limit)
   return { items: items.map(accountInfo), nextCursor: rows.length > page.limit ? (items.at(-1)?.id ?? null) : null }
+}
+
+/** An account with its limits in use (SPEC §9): active keys and key creations in the current window. */
+export interface AccountUsage extends AccountInfo {
+  limits: {
+    activeKeys: number
+    maxActiveKeys: number
+    creationsInWindow: number
+    maxCreationsPerWindow: number
+    creationWindowMs: number
+  }
+}
+
+/** The caller's own account (any key or session of it), or any account for the operator. */
+export async function getAccount(
+  deps: Deps,
+  principal: Principal,
+  input: { accountId?: string | undefined },
+): Promise<AccountUsage> {
+  const accountId = targetAccount(principal, input.accountId)
+  const row = await accounts.findAccount(deps.db, accountId)
+  if (!row) throw new NotFoundError('account')
+  const window = deps.config.TOKEND_KEY_CREATION_WINDOW_MS
+  const counts = await countKeysForLimits(deps.db, accountId, window)
+  return {
+    ...accountInfo(row),
+    limits: {
+      activeKeys: counts.active,
+      maxActiveKeys: deps.config.TOKEND_MAX_ACTIVE_KEYS,
+      creationsInWindow: counts.recent,
+      maxCreationsPerWindow: deps.config.TOKEND_KEY_CREATIONS_PER_MINUTE,
+      creationWindowMs: window,
+    },
+  }
 }
 
 /**

@@ -42,14 +42,20 @@ export interface AuditFilter {
   cursor?: string | undefined
 }
 
+/** Events newest first, each with its actor's name: the username, or the key's name. */
 export function listAuditEvents(db: Db, filter: AuditFilter) {
-  let query = db.selectFrom('audit_events').selectAll()
-  if (filter.accountId !== undefined) query = query.where('account_id', '=', filter.accountId)
-  if (filter.actorId) query = query.where('actor_id', '=', filter.actorId)
-  if (filter.targetId) query = query.where('target_id', '=', filter.targetId)
-  if (filter.action) query = query.where('action', '=', filter.action)
-  if (filter.since) query = query.where('created_at', '>=', new Date(filter.since))
-  if (filter.until) query = query.where('created_at', '<', new Date(filter.until))
-  if (filter.cursor) query = query.where('id', '<', filter.cursor)
-  return query.orderBy('id', 'desc').limit(filter.limit).execute()
+  let query = db
+    .selectFrom('audit_events as e')
+    .leftJoin('users as u', (join) => join.onRef('u.id', '=', 'e.actor_id').on('e.actor_type', '=', 'user'))
+    .leftJoin('access_keys as k', (join) => join.onRef('k.id', '=', 'e.actor_id').on('e.actor_type', '=', 'access_key'))
+    .selectAll('e')
+    .select((eb) => eb.fn.coalesce('u.username', 'k.name').as('actor_name'))
+  if (filter.accountId !== undefined) query = query.where('e.account_id', '=', filter.accountId)
+  if (filter.actorId) query = query.where('e.actor_id', '=', filter.actorId)
+  if (filter.targetId) query = query.where('e.target_id', '=', filter.targetId)
+  if (filter.action) query = query.where('e.action', '=', filter.action)
+  if (filter.since) query = query.where('e.created_at', '>=', new Date(filter.since))
+  if (filter.until) query = query.where('e.created_at', '<', new Date(filter.until))
+  if (filter.cursor) query = query.where('e.id', '<', filter.cursor)
+  return query.orderBy('e.id', 'desc').limit(filter.limit).execute()
 }

@@ -9,6 +9,7 @@ const auditEvent = z
     accountId: z.string().nullable(),
     actorType: z.string(),
     actorId: z.string().nullable(),
+    actorName: z.string().nullable().meta({ description: "the actor's username or key name" }),
     action: z.string(),
     targetType: z.string().nullable(),
     targetId: z.string().nullable(),

@@ -9,6 +9,8 @@ export interface AuditEvent {
   accountId: string | null
   actorType: string
   actorId: string | null
+  /** The actor's username or key name, when it still exists. */
+  actorName: string | null
   action: string
   targetType: string | null
   targetId: string | null
@@ -34,6 +36,7 @@ export async function listAudit(
       accountId: row.account_id,
       actorType: row.actor_type,
       actorId: row.actor_id,
+      actorName: row.actor_name,
       action: row.action,
       targetType: row.target_type,
       targetId: row.target_id,
