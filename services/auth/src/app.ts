@@ -19,6 +19,7 @@ import { createContext } from './context.ts'
 import { createDb, type Db, migrateToLatest, withStartupLock } from './db/database.ts'
 import type { Deps } from './deps.ts'
 import { UnauthenticatedError } from './errors.ts'
+import { type GrpcServer, startGrpcServer } from './grpc/grpc-server.ts'
 import { TRPC_HEADERS, withFastVerify } from './http/fast-verify.ts'
 import { reportError } from './http/report.ts'
 import { compileTrust, requestId, type Trust } from './http/request-meta.ts'
@@ -82,6 +83,7 @@ export function createApp(options: AppOptions): App {
   })
   let embedded: EmbeddedDatabase | undefined
   let server: Server | undefined
+  let grpcServer: GrpcServer | undefined
   let deps: Deps | undefined
   let sweeper: NodeJS.Timeout | undefined
 
@@ -184,6 +186,10 @@ export function createApp(options: AppOptions): App {
       listening.listen(config.PORT, config.HOST, () => resolve(listening))
     })
     server.keepAliveTimeout = 65_000
+    if (config.TOKEND_GRPC_PORT !== 0) {
+      grpcServer = await startGrpcServer(deps, trust, config.HOST, config.TOKEND_GRPC_PORT)
+      logger.info({ address: grpcServer.address }, 'tokend gRPC listening')
+    }
     const { port } = server.address() as AddressInfo
     const url = `http://${config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST}:${port}`
     logger.info({ url }, 'tokend listening')
@@ -195,6 +201,8 @@ export function createApp(options: AppOptions): App {
     // must flush and reconnect elsewhere anyway. Verifies meanwhile go to the database.
     await deps?.changes.stop()
     clearInterval(sweeper)
+    const grpcStopped = grpcServer?.stop(SHUTDOWN_GRACE_MS)
+    grpcServer = undefined
     if (server) {
       const closing = new Promise<void>((resolve) => server?.close(() => resolve()))
       server.closeIdleConnections()
@@ -203,6 +211,7 @@ export function createApp(options: AppOptions): App {
       clearTimeout(force)
       server = undefined
     }
+    await grpcStopped
     await deps?.reminders.stop()
     await deps?.usage.stop()
     await deps?.ratelimits.stop()
