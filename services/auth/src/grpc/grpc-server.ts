@@ -4,6 +4,7 @@ import { HealthImplementation } from 'grpc-health-check'
 import type { ChannelState } from '../changes/change-listener.ts'
 import type { Deps } from '../deps.ts'
 import type { Trust } from '../http/request-meta.ts'
+import { authorizationService } from './ext-authz.ts'
 import { loadProtos } from './protos.ts'
 import { tokensService } from './tokens-service.ts'
 
@@ -14,10 +15,10 @@ export interface GrpcServer {
   stop(graceMs: number): Promise<void>
 }
 
-const SERVICES = ['tokend.v1.Tokens']
+const SERVICES = ['tokend.v1.Tokens', 'envoy.service.auth.v3.Authorization']
 
 /**
- * tokend's gRPC port (SPEC §12): `tokend.v1.Tokens`, the standard health service
+ * tokend's gRPC port (SPEC §12): `tokend.v1.Tokens`, Envoy's external authorization, the standard health service
  * (SERVING while the replica hears change events, as /readyz) and server reflection.
  */
 export async function startGrpcServer(deps: Deps, trust: Trust, host: string, port: number): Promise<GrpcServer> {
@@ -29,6 +30,7 @@ export async function startGrpcServer(deps: Deps, trust: Trust, host: string, po
     'grpc.keepalive_timeout_ms': 10_000,
   })
   server.addService(protos.tokens, tokensService(deps, trust))
+  server.addService(protos.authorization, authorizationService(deps, trust))
   new ReflectionService(protos.definition).addToServer(server)
   const health = new HealthImplementation()
   const setHealth = (state: ChannelState) => {
