@@ -54,7 +54,8 @@ describe('pnpm start on the embedded default', () => {
     expect(running.output()).not.toContain(kept.token.slice(12))
 
     expect(await running.stop('SIGINT')).toBe(0)
-  })
+    // Two starts of an embedded cluster (initdb first): slow on a busy two-core machine.
+  }, 120_000)
 
   it('stops at start-up with one clear line for a bad setting', async () => {
     const child = spawn(tsx, ['src/main.ts'], {
