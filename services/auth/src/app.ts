@@ -18,6 +18,8 @@ import type { Config } from './config.ts'
 import { createContext } from './context.ts'
 import { createDb, type Db, migrateToLatest, withStartupLock } from './db/database.ts'
 import type { Deps } from './deps.ts'
+import { withForwardAuth } from './edge/forward-auth.ts'
+import { introspection } from './edge/introspect.ts'
 import { UnauthenticatedError } from './errors.ts'
 import { type GrpcServer, startGrpcServer } from './grpc/grpc-server.ts'
 import { TRPC_HEADERS, withFastVerify } from './http/fast-verify.ts'
@@ -178,7 +180,7 @@ export function createApp(options: AppOptions): App {
     sweeper.unref()
     const trust = compileTrust(config.TOKEND_TRUST_PROXY)
     const app = buildHttpApp(deps, trust)
-    const listening = createServer(guarded(deps, withFastVerify(deps, trust, app)))
+    const listening = createServer(guarded(deps, withForwardAuth(deps, withFastVerify(deps, trust, app))))
     server = await new Promise<Server>((resolve, reject) => {
       listening.once('error', (error) =>
         reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`)),
@@ -331,6 +333,7 @@ function buildHttpApp(deps: Deps, trust: Trust): express.Express {
     res.json(openApiDocument())
   })
   app.use(REST_BASE, restApi(deps, trust))
+  app.use('/oauth', introspection(deps, trust))
 
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route' } })
