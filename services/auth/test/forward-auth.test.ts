@@ -33,6 +33,8 @@ const traefik = (clientUri: string, headers: Record<string, string>, query = '')
     ...headers,
   })
 
+const json = (response: Response): Promise<any> => response.json()
+
 const principal = (response: Response) =>
   Object.fromEntries([...response.headers].filter(([name]) => name.startsWith('x-tokend-')))
 
@@ -93,7 +95,7 @@ describe('forward-auth refuses', () => {
     expect(response.status).toBe(401)
     expect(response.headers.get('www-authenticate')).toBe('Bearer realm="tokend"')
     expect(response.headers.get('x-tokend-reason')).toBe('missing_credential')
-    expect(await response.json()).toEqual({ error: { code: 'missing_credential', message: expect.any(String) } })
+    expect(await json(response)).toEqual({ error: { code: 'missing_credential', message: expect.any(String) } })
   })
 
   it('a revoked, unknown or misplaced credential: 401 invalid_token', async () => {
@@ -108,7 +110,7 @@ describe('forward-auth refuses', () => {
       const response = await traefik(uri, headers)
       expect(response.status).toBe(401)
       expect(response.headers.get('www-authenticate')).toMatch(/^Bearer realm="tokend", error="invalid_token"/)
-      expect((await response.json()).error.code).toBe(code)
+      expect((await json(response)).error.code).toBe(code)
     }
   })
 
@@ -122,7 +124,7 @@ describe('forward-auth refuses', () => {
     expect(response.headers.get('www-authenticate')).toContain('error="insufficient_scope"')
     expect(response.headers.get('www-authenticate')).toContain('scope="recordings:read recordings:write"')
     expect(response.headers.get('x-tokend-message')).toBe('the credential lacks a required scope: recordings:write')
-    expect((await response.json()).error.code).toBe('insufficient_scope')
+    expect((await json(response)).error.code).toBe('insufficient_scope')
   })
 
   it('a rate limit: 429 with Retry-After, or 403 rate_limited for nginx, which cannot pass a 429 on', async () => {
@@ -144,7 +146,7 @@ describe('forward-auth refuses', () => {
     for (const query of ['?scope=Bad Scope', '?environment=prod', '?ratelimit=x:0:1000', '?ratelimit=nope']) {
       const response = await traefik('/v1/x', { authorization: `Bearer ${key.token}` }, query)
       expect(response.status, query).toBe(400)
-      expect((await response.json()).error.code).toBe('invalid_input')
+      expect((await json(response)).error.code).toBe('invalid_input')
     }
   })
 })
@@ -165,7 +167,7 @@ describe('POST /oauth/introspect (RFC 7662)', () => {
     const expiring = await issue(t.operator, { environment: 'live', scopes: ['a:b', 'c:d'], expiresIn: '30d' })
     const response = await introspect(`token=${encodeURIComponent(expiring.token)}&token_type_hint=access_token`)
     expect(response.status).toBe(200)
-    const body = await response.json()
+    const body = await json(response)
     expect(body).toMatchObject({
       active: true,
       scope: 'a:b c:d',
@@ -197,7 +199,7 @@ describe('POST /oauth/introspect (RFC 7662)', () => {
     const noVerify = await introspect(`token=${key.token}`, key.token)
     expect(noVerify.status).toBe(403)
     expect(noVerify.headers.get('www-authenticate')).toMatch(/^Bearer realm="tokend", error="insufficient_scope"/)
-    expect((await noVerify.json()).error.code).toBe('forbidden')
+    expect((await json(noVerify)).error.code).toBe('forbidden')
   })
 
   it('refuses a body without a token, or not a form, with 400', async () => {
@@ -208,7 +210,7 @@ describe('POST /oauth/introspect (RFC 7662)', () => {
     ] as const) {
       const response = await introspect(body, t.bootstrapKey, type)
       expect(response.status, body).toBe(400)
-      expect((await response.json()).error.code).toBe('invalid_input')
+      expect((await json(response)).error.code).toBe('invalid_input')
     }
   })
 })
