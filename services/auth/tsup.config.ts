@@ -3,7 +3,7 @@ import { defineConfig } from 'tsup'
 
 // One file per entry for production images; workspace packages are bundled in, npm ones stay external.
 export default defineConfig({
-  entry: ['src/main.ts'],
+  entry: ['src/main.ts', 'src/recover-operator.ts'],
   format: 'esm',
   target: 'node20',
   platform: 'node',

@@ -1,4 +1,3 @@
-import { writeFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -9,7 +8,7 @@ import express from 'express'
 import { sql } from 'kysely'
 import { type Logger, pino } from 'pino'
 import { pinoHttp } from 'pino-http'
-import { bootstrap } from './accounts/account.service.ts'
+import { bootstrap } from './accounts/operator.ts'
 import { VerifyCache } from './cache/verify-cache.ts'
 import { applyChange } from './changes/change-events.ts'
 import { ChangeListener } from './changes/change-listener.ts'
@@ -162,15 +161,15 @@ export function createApp(options: AppOptions): App {
     const created = await withStartupLock(databaseUrl, async (conn) => {
       await migrateToLatest(conn)
       await ensureSigningKey(conn)
-      return bootstrap(conn, config.TOKEND_TOKEN_PREFIX)
+      return bootstrap(conn, config.TOKEND_TOKEN_PREFIX, bootstrapFile)
     })
-    await signingKeys.load()
-    await passwords.warm()
+    // Shown once, right after the commit, before anything else can fail.
     if (created) {
       logger.info({ accountId: created.accountId }, 'bootstrapped the operator account and its admin key')
-      if (bootstrapFile) await writeFile(bootstrapFile, `${created.token}\n`, { mode: 0o600 })
       ;(options.announceBootstrapKey ?? printBootstrapKey)(created.token)
     }
+    await signingKeys.load()
+    await passwords.warm()
 
     await changes.start()
     ratelimits.start()

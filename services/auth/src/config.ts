@@ -55,7 +55,8 @@ export const configSchema = z.object({
   TOKEND_ARGON2_TIME_COST: integer(2, 20).default(2),
   TOKEND_PASSWORD_HASH_CONCURRENCY: integer(1, 16).default(2),
   TOKEND_LOGIN_WINDOW_S: integer(1, 86_400).default(900),
-  TOKEND_LOGIN_MAX_PER_USERNAME: integer(1, 10_000).default(10),
+  TOKEND_LOGIN_MAX_PER_PAIR: integer(1, 10_000).default(10),
+  TOKEND_LOGIN_MAX_PER_USERNAME: integer(1, 100_000).default(100),
   TOKEND_LOGIN_MAX_PER_ADDRESS: integer(1, 100_000).default(100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })

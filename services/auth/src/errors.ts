@@ -27,6 +27,59 @@ export type Reason =
   | 'rate_limited'
   | 'unavailable'
 
+/**
+ * Every `reason` an error may carry, with its HTTP status and what it means: the one
+ * source of the README's error table (checked by errors.test.ts) and of the OpenAPI
+ * error schema. `internal` is no domain error: it is what an unexpected one becomes.
+ */
+export const ERROR_REASONS: Record<Reason | 'internal', { status: number; meaning: string }> = {
+  invalid_input: {
+    status: 400,
+    meaning:
+      'The input failed its schema or a rule; `issues` names the fields. Also malformed JSON, and over REST a wrong method (405), an oversized body (413) or a body that is not JSON (415).',
+  },
+  invalid_token: {
+    status: 401,
+    meaning:
+      'No credential, or one that is malformed, unknown, expired, revoked, disabled or of a suspended account. Carries `WWW-Authenticate: Bearer`.',
+  },
+  invalid_credentials: {
+    status: 401,
+    meaning: '`auth.login`: unknown username or wrong password (one answer for both).',
+  },
+  forbidden: {
+    status: 403,
+    meaning:
+      'The credential is valid but may not do this: a manager changing something, another account, a `tokend:*` scope it lacks, a test key creating live credentials, closed sign-up, a suspended account.',
+  },
+  plan_required: { status: 403, meaning: "The account's plan does not allow it: live keys and links need `paid`." },
+  not_found: { status: 404, meaning: 'No such object (or route).' },
+  token_revoked: {
+    status: 409,
+    meaning: 'The key is revoked, which is final: it cannot be disabled, enabled or rotated.',
+  },
+  token_limit_reached: {
+    status: 409,
+    meaning: 'The account holds its maximum of active keys (`TOKEND_MAX_ACTIVE_KEYS`); revoke one first.',
+  },
+  username_taken: { status: 409, meaning: 'The username is in use (`user.create`, `auth.signup`).' },
+  conflict: {
+    status: 409,
+    meaning:
+      "The change contradicts the current state: removing or demoting an account's last admin user, disabling or revoking the operator account's last admin credential, moving an account that holds live keys to trial.",
+  },
+  rate_limited: {
+    status: 429,
+    meaning:
+      'Too many key creations or sign-in attempts: `Retry-After` (seconds) and `retryAfterMs` say how long to wait.',
+  },
+  unavailable: { status: 503, meaning: 'The database cannot be reached; nothing was written. Try again.' },
+  internal: {
+    status: 500,
+    meaning: "An unexpected error: the message says nothing more, tokend's log holds it under the request id.",
+  },
+}
+
 export class InvalidInputError extends DomainError {
   /** `field` names the input field at fault; it becomes the error's one issue. */
   constructor(

@@ -18,7 +18,7 @@ import {
 } from './errors.ts'
 import { nulPath } from './validation.ts'
 
-const CODE_OF: Record<Reason, TRPC_ERROR_CODE_KEY> = {
+export const CODE_OF: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   invalid_input: 'BAD_REQUEST',
   invalid_token: 'UNAUTHORIZED',
   invalid_credentials: 'UNAUTHORIZED',

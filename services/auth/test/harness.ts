@@ -52,7 +52,11 @@ export async function startTestApp(env: Record<string, string> = {}, database?: 
   )
   let bootstrapKey = ''
   const app = createApp({ config, logger, announceBootstrapKey: (key) => (bootstrapKey = key) })
-  const { url } = await app.start()
+  const { url } = await app.start().catch(async (error: unknown) => {
+    await app.stop().catch(() => {})
+    await owned?.drop()
+    throw error
+  })
   let stopped = false
   const stop = async () => {
     if (stopped) return

@@ -142,6 +142,26 @@ describe('JWT attacks', () => {
     await expectRejected(await sign(noExpiry, { kid }, key))
   })
 
+  it("holds a session to its own row's expiry, whatever later exp a re-signed token claims", async () => {
+    const { kid, key } = await ourKey()
+    const fresh = await login(a.operator, person.user.username)
+    const claims = claimsOf(fresh.token)
+    const later = Math.floor(Date.now() / 1000) + 30 * 86_400
+    const stretched = await sign({ ...claims, exp: later }, { kid }, key)
+    // While the session lives, the answer carries the session's expiry, not the claimed one.
+    expect(await verifyOn(a, stretched)).toMatchObject({ valid: true, expiresAt: fresh.expiresAt })
+
+    // Seven days later (the row's expiry passes), the stretched token is as dead as the original.
+    const other = await login(a.operator, person.user.username)
+    await a.app.deps.db
+      .updateTable('sessions')
+      .set({ expires_at: new Date(Date.now() - 1_000) })
+      .where('id', '=', claimsOf(other.token).jti as string)
+      .execute()
+    const resigned = await sign({ ...claimsOf(other.token), exp: later }, { kid }, key)
+    await expectRejected(resigned, 'EXPIRED')
+  })
+
   it('rejects a tampered payload or header', async () => {
     const [header, payload, signature] = person.token.split('.') as [string, string, string]
     const other = await newAccount(a.operator, 'jwt-victim')

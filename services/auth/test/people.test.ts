@@ -351,12 +351,18 @@ describe('login throttling', () => {
   let throttled: TestApp
   let admin: Caller
   beforeAll(async () => {
-    throttled = await startTestApp({ TOKEND_LOGIN_MAX_PER_USERNAME: '3', TOKEND_LOGIN_MAX_PER_ADDRESS: '8' })
+    throttled = await startTestApp({
+      TOKEND_LOGIN_MAX_PER_PAIR: '3',
+      TOKEND_LOGIN_MAX_PER_USERNAME: '6',
+      TOKEND_LOGIN_MAX_PER_ADDRESS: '8',
+      // The tests below stand for many clients by forwarded addresses, as from behind a proxy.
+      TOKEND_TRUST_PROXY: 'loopback',
+    })
     admin = (await newAccount(throttled.operator, 'throttled')).admin
   })
   afterAll(() => throttled?.stop())
 
-  it('answers 429 rate_limited with Retry-After per username, then per address, before checking the password', async () => {
+  it('answers 429 rate_limited with Retry-After per username and address, then per address, before checking the password', async () => {
     const user = await createUser(admin)
     const attempt = (username: string, password = 'wrong password 123') =>
       throttled.operator.as(undefined).mutation('auth.login', { username, password })
@@ -376,5 +382,34 @@ describe('login throttling', () => {
     for (let i = 0; i < 5; i++) statuses.push((await attempt(uniqueName('spray'))).status)
     expect(statuses.at(-1)).toBe(429)
     expect(statuses).toContain(401)
+  })
+
+  /** A login attempt from `address` (X-Forwarded-For, believed from loopback here). */
+  function attemptFrom(address: string, username: string, password = 'wrong password 123') {
+    return throttled.operator.as(undefined).send<any>('/trpc/auth.login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': address },
+      body: JSON.stringify({ username, password }),
+    })
+  }
+
+  it("does not let a stranger lock a user out: the user's own address still signs in", async () => {
+    const user = await createUser(admin)
+    for (let i = 0; i < 3; i++) expect((await attemptFrom('198.51.100.7', user.username)).status).toBe(401)
+    // The stranger keeps going; refused attempts count against nobody else.
+    for (let i = 0; i < 10; i++) expect((await attemptFrom('198.51.100.7', user.username)).status).toBe(429)
+    expect((await attemptFrom('203.0.113.20', user.username, PASSWORD)).status).toBe(200)
+    expect((await attemptFrom('198.51.100.7', user.username, PASSWORD)).status).toBe(429)
+  })
+
+  it('caps the attempts on one username from every address together (a spread-out guesser)', async () => {
+    const user = await createUser(admin)
+    const statuses: number[] = []
+    for (let i = 1; i <= 8; i++) statuses.push((await attemptFrom(`192.0.2.${i}`, user.username)).status)
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 401, 429, 429])
+    // At the ceiling even the right password from a fresh address waits for the window.
+    const blocked = await attemptFrom('192.0.2.100', user.username, PASSWORD)
+    expect(blocked.status).toBe(429)
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0)
   })
 })

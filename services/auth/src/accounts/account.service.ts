@@ -6,7 +6,7 @@ import type { AccountRow } from '../db/schema.ts'
 import type { Deps } from '../deps.ts'
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts'
 import { newId } from '../ids.ts'
-import { type Actor, type Principal, type RequestMeta, SYSTEM_ACTOR, TOKEND_SCOPES } from '../principal.ts'
+import type { Actor, Principal, RequestMeta } from '../principal.ts'
 import { countAttempt } from '../sessions/throttle.ts'
 import { createKey, type IssuedToken, issued } from '../tokens/token.service.ts'
 import { insertUser } from '../users/user.repository.ts'
@@ -202,41 +202,6 @@ async function countLive(db: Db, accountId: string): Promise<{ keys: number; dir
       (select count(*)::int from directs where account_id = ${accountId} and environment = 'live') as directs
   `.execute(db)
   return rows[0] ?? { keys: 0, directs: 0 }
-}
-
-/**
- * On an empty database: creates the operator account and its first admin key with
- * every reserved scope. Returns the plaintext, or null when the operator exists.
- * Runs under the start-up lock, so concurrent replicas bootstrap exactly once.
- */
-export async function bootstrap(db: Db, prefix: string): Promise<{ token: string; accountId: string } | null> {
-  if (await accounts.findOperatorAccount(db)) return null
-  return db.transaction().execute(async (trx) => {
-    const account = await accounts.insertAccount(trx, {
-      id: newId('acc'),
-      name: 'operator',
-      plan: 'paid',
-      operator: true,
-    })
-    const { token, row } = await createKey(trx, prefix, {
-      accountId: account.id,
-      environment: 'live',
-      name: 'bootstrap admin',
-      detail: 'created on first start; rotate it once you have issued your own keys',
-      role: 'admin',
-      scopes: [...TOKEND_SCOPES],
-      expiresAt: null,
-      createdBy: null,
-      rotatedFrom: null,
-    })
-    await recordAudit(trx, SYSTEM_ACTOR, {
-      accountId: account.id,
-      action: 'account.bootstrap',
-      targetType: 'access_key',
-      targetId: row.id,
-    })
-    return { token, accountId: account.id }
-  })
 }
 
 export function requireOperator(principal: Principal, role?: 'admin'): void {

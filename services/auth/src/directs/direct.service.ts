@@ -10,7 +10,7 @@ import { ForbiddenError, InvalidInputError, NotFoundError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { type Actor, anonymous, type Principal, principalId, type RequestMeta } from '../principal.ts'
 import { DIRECT_LIFETIME_MS, signJwt } from '../sessions/jwt.ts'
-import { requireAdmin, targetAccount } from '../tokens/token.service.ts'
+import { requireAdmin, requireEnvironmentHeld, targetAccount } from '../tokens/token.service.ts'
 import * as directs from './direct.repository.ts'
 
 export const DIRECT_HASH_PREFIX = 'direct.'
@@ -36,7 +36,8 @@ export interface DirectContext {
 
 /**
  * Creates a direct link to one resource: `direct.` + 256 random bits, returned once.
- * Only its SHA-256 digest is stored. The environment defaults to the account's plan's.
+ * Only its SHA-256 digest is stored. The environment defaults to the account's plan's
+ * (to `test` for a test key).
  */
 export async function createDirect(
   { deps, principal, actor }: DirectContext,
@@ -49,8 +50,11 @@ export async function createDirect(
     const account = await findAccount(trx, accountId)
     if (!account) throw new NotFoundError('account')
     if (account.status !== 'active') throw new ForbiddenError('the account is suspended')
-    const environment = input.environment ?? defaultEnvironment(account.plan)
+    // A test key's links default to test, the only environment it may create in.
+    const fallback = principal.kind === 'access_key' && principal.environment === 'test' ? 'test' : undefined
+    const environment = input.environment ?? fallback ?? defaultEnvironment(account.plan)
     requireEnvironmentAllowed(account.plan, environment)
+    requireEnvironmentHeld(principal, environment)
     const direct = await directs.insertDirect(trx, {
       id: newId('dir'),
       account_id: accountId,

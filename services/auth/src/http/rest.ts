@@ -5,6 +5,7 @@ import express from 'express'
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi'
 import { createContext } from '../context.ts'
 import type { Deps } from '../deps.ts'
+import { ERROR_REASONS } from '../errors.ts'
 import { appRouter } from '../router.ts'
 import { createCallerFactory, describeError, errorHeaders, type Meta, toTRPCError } from '../trpc.ts'
 import { reportError } from './report.ts'
@@ -336,10 +337,7 @@ function errorSchema(): NonNullable<Components['schemas']>[string] {
         properties: {
           code: {
             type: 'string',
-            description:
-              'A stable snake_case reason, the same as `error.data.reason` over tRPC: invalid_input, ' +
-              'invalid_token, invalid_credentials, forbidden, plan_required, not_found, token_revoked, ' +
-              'token_limit_reached, username_taken, conflict, rate_limited, unavailable',
+            description: `A stable snake_case reason, the same as \`error.data.reason\` over tRPC: ${Object.keys(ERROR_REASONS).join(', ')}`,
             examples: ['invalid_input'],
           },
           message: { type: 'string', description: 'For people; may change' },

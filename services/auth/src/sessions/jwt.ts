@@ -80,8 +80,9 @@ export async function signJwt(
 /**
  * Checks a session or direct token: header, signature (EdDSA only, our keys only),
  * issuer, audience, expiry, then the session or link it stands for (cached, evicted by
- * change events). Anything forged or foreign is MALFORMED; a genuine token whose
- * session was logged out, whose user or link was removed, is REVOKED.
+ * change events) and, for a session, the row's own expiry. Anything forged or foreign
+ * is MALFORMED; a genuine token whose session was logged out, whose user or link was
+ * removed, is REVOKED.
  */
 export async function checkJwt(deps: Deps, token: string): Promise<CheckedJwt> {
   let header: ReturnType<typeof decodeProtectedHeader>
@@ -122,7 +123,12 @@ export async function checkJwt(deps: Deps, token: string): Promise<CheckedJwt> {
   if (record.accountId !== acc || (record.kind === 'session' && record.userId !== sub)) return MALFORMED
   if (record.revoked) return { reason: 'REVOKED' }
   if (!record.accountActive) return { reason: 'ACCOUNT_SUSPENDED' }
-  return { record, expiresAt: (exp as number) * 1000 }
+  // A session lives as long as its row says, whatever later `exp` a token re-signed by
+  // someone holding the signing key claims.
+  const expiresAt =
+    record.kind === 'session' ? Math.min(record.expiresAt, (exp as number) * 1000) : (exp as number) * 1000
+  if (expiresAt <= Date.now()) return { reason: 'EXPIRED' }
+  return { record, expiresAt }
 }
 
 async function fromDb<T>(load: () => Promise<T>): Promise<T> {

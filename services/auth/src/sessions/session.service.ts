@@ -13,7 +13,7 @@ import { clearAttempts, countAttempt, type Limit } from './throttle.ts'
 
 /**
  * Signs a user in: a session JWT valid 7 days. An unknown username and a wrong password
- * take the same path — a throttle count, one query, one argon2 verification (against a
+ * take the same path — throttle counts, one query, one argon2 verification (against a
  * dummy hash when there is no user), one audit row — and give the same 401.
  */
 export async function login(
@@ -21,10 +21,8 @@ export async function login(
   meta: RequestMeta,
   input: { username: string; password: string },
 ): Promise<{ username: string; token: string; expiresAt: string }> {
-  const { config, db } = deps
-  const limits: Limit[] = [{ key: `user:${input.username}`, max: config.TOKEND_LOGIN_MAX_PER_USERNAME }]
-  if (meta.address) limits.push({ key: `addr:${meta.address}`, max: config.TOKEND_LOGIN_MAX_PER_ADDRESS })
-  await countAttempt(db, limits, config.TOKEND_LOGIN_WINDOW_S)
+  const { db } = deps
+  await throttleLogin(deps, meta, input.username)
 
   const user = await findUserForLogin(db, input.username)
   const matches = await deps.passwords.verify(user?.password_hash ?? null, input.password)
@@ -73,8 +71,32 @@ export async function login(
       { accountId: user.account_id, action: 'auth.login', targetType: 'session', targetId: sessionId },
     )
   })
-  await clearAttempts(db, `user:${input.username}`)
+  await clearAttempts(db, [pairKey(input.username, meta), `user:${input.username}`])
   return { username: user.username, token, expiresAt: expiresAt.toISOString() }
+}
+
+/**
+ * Counts a sign-in attempt (SPEC §9). Per username *and* address first, so a stranger
+ * guessing a user's password runs out of tries without locking the user out; and per
+ * address, against one client spraying many usernames. Only attempts those let through
+ * count toward the username's own, higher ceiling, which bounds guessing spread over
+ * many addresses: one address adds at most TOKEND_LOGIN_MAX_PER_PAIR to it.
+ */
+async function throttleLogin(deps: Deps, meta: RequestMeta, username: string): Promise<void> {
+  const { config, db } = deps
+  const limits: Limit[] = [{ key: pairKey(username, meta), max: config.TOKEND_LOGIN_MAX_PER_PAIR }]
+  if (meta.address) limits.push({ key: `addr:${meta.address}`, max: config.TOKEND_LOGIN_MAX_PER_ADDRESS })
+  await countAttempt(db, limits, config.TOKEND_LOGIN_WINDOW_S)
+  await countAttempt(
+    db,
+    [{ key: `user:${username}`, max: config.TOKEND_LOGIN_MAX_PER_USERNAME }],
+    config.TOKEND_LOGIN_WINDOW_S,
+  )
+}
+
+/** The throttle key of a username from one address (no address holds a space); a successful sign-in clears it. */
+function pairKey(username: string, meta: RequestMeta): string {
+  return `pair:${meta.address ?? '-'} ${username}`
 }
 
 /** Ends the caller's session on every replica (a `session` change event). */

@@ -35,9 +35,9 @@ export async function countAttempt(db: Db, limits: Limit[], windowS: number): Pr
   if (retryAfterMs > 0) throw new RateLimitedError('too many sign-in attempts; wait before trying again', retryAfterMs)
 }
 
-/** A successful sign-in clears its username's count (never the address's). */
-export async function clearAttempts(db: Db, key: string): Promise<void> {
-  await db.deleteFrom('login_throttle').where('key', '=', key).execute()
+/** A successful sign-in clears its username's counts (never its address's). */
+export async function clearAttempts(db: Db, keys: string[]): Promise<void> {
+  await db.deleteFrom('login_throttle').where('key', 'in', keys).execute()
 }
 
 /** Drops counts whose window has passed. */

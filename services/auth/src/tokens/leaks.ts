@@ -1,6 +1,8 @@
 import { digestKey, parseKey } from '@tokend/keys'
+import { lockOperator, operatorHasAccess } from '../accounts/operator-access.ts'
 import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction, keyChange } from '../changes/change-events.ts'
+import type { Db } from '../db/database.ts'
 import type { Deps } from '../deps.ts'
 import { ForbiddenError } from '../errors.ts'
 import { groupBy } from '../group-by.ts'
@@ -36,7 +38,7 @@ export async function reportLeaked(
   const digests = tokens.map((token) => (parseKey(token, prefix) ? digestKey(token) : null))
   const wanted = [...new Set(digests.filter((digest): digest is string => digest !== null))]
 
-  const { results, revoked } = await changeTransaction(deps, async (trx, announce) => {
+  const { results, revoked, operatorLockedOut } = await changeTransaction(deps, async (trx, announce) => {
     const rows =
       wanted.length === 0
         ? []
@@ -70,6 +72,18 @@ export async function reportLeaked(
         data: { reason: 'leaked' },
       })
     }
+    // A leaked key is revoked even when it is the operator's last way in: whoever holds
+    // the leak must lose it. The platform team gets back in with recover-operator.
+    const operatorLockedOut = await lockedOutOperator(trx, revoked)
+    if (operatorLockedOut) {
+      await recordAudit(trx, actor, {
+        accountId: operatorLockedOut,
+        action: 'account.operator_locked_out',
+        targetType: 'account',
+        targetId: operatorLockedOut,
+        data: { reason: 'leaked' },
+      })
+    }
     const revokedIds = new Set(revoked.map((row) => row.id))
     const results = digests.map((digest, index): LeakResult => {
       if (digest === null) return { index, status: 'malformed' }
@@ -78,8 +92,15 @@ export async function reportLeaked(
       const status = revokedIds.has(row.id) ? 'revoked' : 'already_revoked'
       return { index, status, tokenId: row.id, accountId: row.account_id }
     })
-    return { results, revoked }
+    return { results, revoked, operatorLockedOut }
   })
+  if (operatorLockedOut) {
+    deps.logger.error(
+      { accountId: operatorLockedOut },
+      'a leak report revoked the last active admin key of the operator account, which has no admin user: ' +
+        'nobody can manage tokend until an operator with database access runs recover-operator (docs/operations.md)',
+    )
+  }
 
   await notifyAccounts(deps, revoked)
   return { revoked: revoked.length, results }
@@ -106,4 +127,15 @@ async function notifyAccounts(
       deps.logger.error({ err: error, accountId }, 'leak notification not sent')
     }
   }
+}
+
+/** The operator account's id when `revoked` took its last way in (operator-access.ts), else null. */
+async function lockedOutOperator(
+  trx: Db,
+  revoked: Array<{ account_id: string; role: string }>,
+): Promise<string | null> {
+  for (const accountId of new Set(revoked.filter((row) => row.role === 'admin').map((row) => row.account_id))) {
+    if ((await lockOperator(trx, accountId)) && !(await operatorHasAccess(trx, accountId))) return accountId
+  }
+  return null
 }

@@ -1,4 +1,5 @@
 import { digestKey, type Environment, generateKey, parseKey } from '@tokend/keys'
+import { keepOperatorAccess } from '../accounts/operator-access.ts'
 import { planExpiry, requireEnvironmentAllowed } from '../accounts/plans.ts'
 import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction, keyChange } from '../changes/change-events.ts'
@@ -92,6 +93,7 @@ export async function issueToken({ deps, principal, actor }: TokenContext, input
   return deps.db.transaction().execute(async (trx) => {
     const account = await reserveKeyCreation(trx, deps.config, accountId)
     requireEnvironmentAllowed(account.plan, input.environment)
+    requireEnvironmentHeld(principal, input.environment)
     const expiresAt = planExpiry(account.plan, deps.config.TOKEND_TRIAL_KEY_DAYS, resolveExpiry(input))
     const { token, row } = await createKey(trx, deps.config.TOKEND_TOKEN_PREFIX, {
       accountId,
@@ -144,6 +146,7 @@ export async function revokeToken(
     const current = owned(principal, await keys.findKeyById(trx, id, { forUpdate: true }))
     if (current.revoked_at) return current
     const revoked = await keys.updateKey(trx, id, { revoked_at: new Date() })
+    await keepOperatorAccess(trx, revoked)
     await announce(keyChange(revoked))
     await recordAudit(trx, actor, {
       accountId: revoked.account_id,
@@ -167,6 +170,7 @@ export async function setTokenDisabled(
     if (current.revoked_at) throw new TokenRevokedError()
     if (current.disabled === disabled) return current
     const changed = await keys.updateKey(trx, id, { disabled })
+    if (disabled) await keepOperatorAccess(trx, changed)
     await announce(keyChange(changed))
     await recordAudit(trx, actor, {
       accountId: changed.account_id,
@@ -190,6 +194,7 @@ export async function rotateToken(
     checkGrant(principal, old.role, old.scopes)
     const account = await reserveKeyCreation(trx, deps.config, old.account_id)
     requireEnvironmentAllowed(account.plan, old.environment)
+    requireEnvironmentHeld(principal, old.environment)
     const now = Date.now()
     // The new key lives as long as the old one was meant to, counted from now (within the plan's bound).
     const lifetime = old.expires_at ? old.expires_at.getTime() - old.created_at.getTime() : null
@@ -215,6 +220,8 @@ export async function rotateToken(
       const shortened = new Date(now + input.oldExpiresIn * 1000)
       if (!old.expires_at || shortened < old.expires_at) {
         old = await keys.updateKey(trx, old.id, { expires_at: shortened })
+        // The new key normally keeps the way in open; this holds the rule on every path.
+        await keepOperatorAccess(trx, old)
         await announce(keyChange(old))
       }
     }
@@ -302,6 +309,17 @@ export async function createKey(
 
 export function requireAdmin(principal: Principal): void {
   if (principal.role !== 'admin') throw new ForbiddenError('this needs an admin key')
+}
+
+/**
+ * A credential's environment bounds what it creates: a `test` key creates nothing that
+ * works in `live` (keys, direct links, people of a paid account, who sign in to live).
+ * Sessions carry their account's environment, which the plan already bounds (SPEC §7).
+ */
+export function requireEnvironmentHeld(principal: Principal, environment: Environment): void {
+  if (principal.kind === 'access_key' && principal.environment === 'test' && environment === 'live') {
+    throw new ForbiddenError('a test key creates only test credentials; use a live key or a session for live ones')
+  }
 }
 
 /** The account a call acts on: the caller's own, or any for the operator account. */

@@ -1,4 +1,5 @@
 import { findAccount } from '../accounts/account.repository.ts'
+import { defaultEnvironment } from '../accounts/plans.ts'
 import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction } from '../changes/change-events.ts'
 import type { UserRow } from '../db/schema.ts'
@@ -6,7 +7,7 @@ import type { Deps } from '../deps.ts'
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import type { Actor, Principal, Role } from '../principal.ts'
-import { requireAdmin, targetAccount } from '../tokens/token.service.ts'
+import { requireAdmin, requireEnvironmentHeld, targetAccount } from '../tokens/token.service.ts'
 import * as users from './user.repository.ts'
 
 /** A user as listings show it: never the password hash. */
@@ -31,7 +32,9 @@ export async function createUser(
 ): Promise<UserInfo> {
   requireAdmin(principal)
   const accountId = targetAccount(principal, input.accountId)
-  if (!(await findAccount(deps.db, accountId))) throw new NotFoundError('account')
+  const account = await findAccount(deps.db, accountId)
+  if (!account) throw new NotFoundError('account')
+  requireEnvironmentHeld(principal, defaultEnvironment(account.plan))
   const passwordHash = await deps.passwords.hash(input.password)
   const row = await deps.db.transaction().execute(async (trx) => {
     const user = await users.insertUser(trx, {
@@ -72,6 +75,8 @@ export async function setUserRole(
   requireAdmin(principal)
   const row = await changeTransaction(deps, async (trx, announce) => {
     const user = owned(principal, await users.findUser(trx, input.id))
+    const account = await findAccount(trx, user.account_id)
+    if (account) requireEnvironmentHeld(principal, defaultEnvironment(account.plan))
     if (user.role === input.role) return user
     await keepAnAdmin(trx, user)
     const changed = await users.updateUserRole(trx, user.id, input.role)
