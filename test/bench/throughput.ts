@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKey } from '@tokend/keys'
 import { Caller, freePort } from '@tokend/testing'
+import { type GrpcLoadJob, runGrpcLoad } from './grpc-load.ts'
 import { type LoadResult, runLoad } from './load.ts'
 import { type ServerProcess, startBareServer, startPinnedTokend } from './processes.ts'
 import {
@@ -42,6 +43,8 @@ interface Load {
   counted: boolean
   /** What a correct answer looks like; a wrong one makes the figure invalid. */
   expect(answer: any): boolean
+  /** A gRPC load instead of HTTP (P12): the worker itself counts answers that are not allows. */
+  grpc?: Omit<GrpcLoadJob, 'connections' | 'durationS'>
   problems: string[]
   warmup?: Run
   runs: Run[]
@@ -53,7 +56,7 @@ const isValid = (answer: any) => answer?.result?.data?.valid === true
 const hasReason = (reason: string) => (answer: any) => answer?.result?.data?.reason === reason
 
 /**
- * P1–P5 and P8: one tokend (default settings, limits raised) and the bare express
+ * P1–P5, P8 and P12: one tokend (default settings, limits raised) and the bare express
  * baseline, both on the server core, on a fresh database. Every repetition runs each
  * load once in turn, so drift in the machine's other work touches all of them alike.
  */
@@ -65,9 +68,11 @@ export async function throughput(env: BenchEnv): Promise<ScenarioResult> {
   const servers: ServerProcess[] = []
   try {
     const keyFile = join(dir, 'bootstrap.key')
+    const grpcPort = await freePort()
     const tokend = await startPinnedTokend({
       DATABASE_URL: database.url,
       PORT: String(await freePort()),
+      TOKEND_GRPC_PORT: String(grpcPort),
       TOKEND_BOOTSTRAP_TOKEN_FILE: keyFile,
       // P8 signs a user up to log in with.
       TOKEND_SIGNUP: 'open',
@@ -137,7 +142,22 @@ export async function throughput(env: BenchEnv): Promise<ScenarioResult> {
         hasReason('NOT_FOUND'),
       ),
     }
-    const all = Object.values(loads)
+    // P12: the same key checked at the edge, as a proxy or a gRPC service asks.
+    const edgeScopes: string[] = []
+    const grpcLoad = (name: string, method: 'Verify' | 'Check') =>
+      ({
+        ...load(name, tokend, '', [], () => true),
+        grpc: { address: `127.0.0.1:${grpcPort}`, method, token: hitKey, scopes: edgeScopes, callerKey: bootstrapKey },
+      }) as Load
+    const edgeLoads = {
+      grpcVerify: grpcLoad('gRPC Verify', 'Verify'),
+      extAuthz: grpcLoad('ext_authz Check', 'Check'),
+      forwardAuth: {
+        ...load('forward-auth', tokend, `${tokend.url}/edge/auth`, [''], (answer) => answer === undefined),
+        headers: { authorization: `Bearer ${hitKey}`, 'x-original-uri': '/v1/recordings' },
+      } as Load,
+    }
+    const all = [...Object.values(loads), ...Object.values(edgeLoads)]
 
     for (const each of all) await checkAnswer(each)
     for (const each of all) {
@@ -192,6 +212,21 @@ export async function throughput(env: BenchEnv): Promise<ScenarioResult> {
         [`${settings.missKeys} keys in Postgres, each request another one`, lookups(loads.miss)],
       ),
     )
+
+    for (const [id, each] of [
+      ['P12a', edgeLoads.grpcVerify],
+      ['P12b', edgeLoads.extAuthz],
+      ['P12c', edgeLoads.forwardAuth],
+    ] as const) {
+      figures.push(
+        ratioFigure(
+          { id, figure: `edge: ${each.name} (cache hit) vs P1's cache-hit token.verify`, target: '≥ 0.8×', min: 0.8 },
+          ratio(each, loads.hit),
+          problemsOf(each, loads.hit),
+          [`${each.name} ${round(rps(each), 0)}/s, token.verify ${round(rps(loads.hit), 0)} req/s (medians)`],
+        ),
+      )
+    }
 
     env.log('P4: proving the malformed flood makes no database lookups')
     const proof = await malformedProof(admin, accountId, loads.malformed, settings.durationS, settings.connections)
@@ -289,6 +324,7 @@ function seriesOf(
 
 /** Sends one request of the load and records a wrong answer as a problem. */
 async function checkAnswer(load: Load): Promise<void> {
+  if (load.grpc) return
   const response = await fetch(load.url, { method: 'POST', headers: load.headers, body: load.bodies[0] })
   const answer = await response.json().catch(() => undefined)
   if (response.status !== 200 || !load.expect(answer)) {
@@ -298,15 +334,17 @@ async function checkAnswer(load: Load): Promise<void> {
 
 async function measure(load: Load, durationS: number, connections: number, pacedRate?: number): Promise<Run> {
   const before = load.counted ? await cacheCounters(load.server.url) : undefined
-  const result = await runLoad({
-    url: load.url,
-    headers: load.headers,
-    bodies: load.bodies,
-    offset: load.offset,
-    connections,
-    durationS,
-    ...(pacedRate ? { pacedRate } : {}),
-  })
+  const result = load.grpc
+    ? await runGrpcLoad({ ...load.grpc, connections, durationS })
+    : await runLoad({
+        url: load.url,
+        headers: load.headers,
+        bodies: load.bodies,
+        offset: load.offset,
+        connections,
+        durationS,
+        ...(pacedRate ? { pacedRate } : {}),
+      })
   load.offset += result.bodiesUsed
   if (!before) return result
   const after = await cacheCounters(load.server.url)

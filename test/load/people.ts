@@ -36,6 +36,7 @@ const server = spawn('taskset', ['-c', SERVER_CPU, process.execPath, '--import',
     PATH: process.env.PATH ?? '',
     DATABASE_URL: database.url,
     PORT: String(port),
+    TOKEND_GRPC_PORT: '0',
     HOST: '127.0.0.1',
     // Per-request logging would cost the same in every run; keep it out of the figures.
     LOG_LEVEL: 'warn',

@@ -1,5 +1,5 @@
 import type { AppRouter, RouterInputs } from '@tokend/auth'
-import { digestKey } from '@tokend/keys'
+import { credentialKind, digestKey } from '@tokend/keys'
 import {
   createTRPCClient,
   httpBatchLink,
@@ -11,7 +11,6 @@ import {
 import { EventSource } from 'eventsource'
 import type { RequestHandler } from 'express'
 import { applyRequirements, type CacheOptions, VerifyCache } from './cache.ts'
-import { credentialKind } from './credentials.ts'
 import { TokendRejectedError, TokendUnavailableError } from './errors.ts'
 import { type RequireAuthOptions, requireAuth } from './middleware.ts'
 import type { RateLimit, Requirements, VerifyResult } from './types.ts'

@@ -1,7 +1,13 @@
+import {
+  denialRefusal,
+  findCredential,
+  type AuthErrorCode as KeysAuthErrorCode,
+  problemRefusal,
+  type Refusal,
+} from '@tokend/keys'
 import type { RequestHandler, Response } from 'express'
 import type { TokendClient } from './client.ts'
-import { findCredential } from './credentials.ts'
-import type { DenialReason, RateLimit, Requirements, TokendPrincipal } from './types.ts'
+import type { RateLimit, Requirements, TokendPrincipal } from './types.ts'
 
 declare global {
   namespace Express {
@@ -40,64 +46,7 @@ export interface RequireAuthOptions {
  * if (body.error.code === 'revoked_credential') forgetStoredKey()
  * ```
  */
-export type AuthErrorCode =
-  | 'missing_credential'
-  | 'multiple_credentials'
-  | 'wrong_credential_parameter'
-  | 'malformed_credential'
-  | 'unknown_credential'
-  | 'expired_credential'
-  | 'revoked_credential'
-  | 'disabled_credential'
-  | 'account_suspended'
-  | 'insufficient_scope'
-  | 'wrong_environment'
-  | 'rate_limited'
-  | 'auth_unavailable'
-
-const DENIALS: Record<DenialReason, { status: 401 | 403 | 429; code: AuthErrorCode; message: string }> = {
-  MALFORMED: {
-    status: 401,
-    code: 'malformed_credential',
-    message: 'the credential is not a valid access key or token',
-  },
-  NOT_FOUND: { status: 401, code: 'unknown_credential', message: 'the credential is not known' },
-  EXPIRED: { status: 401, code: 'expired_credential', message: 'the credential has expired' },
-  REVOKED: { status: 401, code: 'revoked_credential', message: 'the credential has been revoked' },
-  DISABLED: { status: 401, code: 'disabled_credential', message: 'the credential is disabled' },
-  ACCOUNT_SUSPENDED: { status: 401, code: 'account_suspended', message: "the credential's account is suspended" },
-  INSUFFICIENT_SCOPE: { status: 403, code: 'insufficient_scope', message: 'the credential lacks a required scope' },
-  WRONG_ENVIRONMENT: { status: 403, code: 'wrong_environment', message: 'the credential is for another environment' },
-  RATE_LIMITED: { status: 429, code: 'rate_limited', message: 'too many requests; retry later' },
-}
-
-// `error` is the RFC 6750 error code for WWW-Authenticate (none when nothing was sent).
-const PROBLEMS = {
-  missing: {
-    status: 401,
-    code: 'missing_credential',
-    error: undefined,
-    message: 'send a credential: Authorization: Bearer <key>, ?accesskey=<access key> or ?token=<JWT>',
-  },
-  bad_header: {
-    status: 401,
-    code: 'malformed_credential',
-    error: 'invalid_token',
-    message: 'the Authorization header must be "Bearer <credential>"',
-  },
-  wrong_parameter: {
-    status: 401,
-    code: 'wrong_credential_parameter',
-    error: 'invalid_token',
-    message: '?accesskey= takes access keys and ?token= takes JWTs; the credential was sent in the other one',
-  },
-  multiple: {
-    status: 400,
-    code: 'multiple_credentials',
-    error: 'invalid_request',
-    message: 'send exactly one credential',
-  },
-} as const
+export type AuthErrorCode = KeysAuthErrorCode
 
 /**
  * Express middleware guarding a route with tokend. It takes the credential from
@@ -121,13 +70,11 @@ export function requireAuth(
 ): RequestHandler {
   const { ratelimit, ...require } = options
   const verifyOptions = ratelimit ? { ...require, ratelimit } : require
-  const realm = client.realm.replaceAll('"', '')
+  const realm = client.realm
   return async (req, res, next) => {
     const found = findCredential(req.headers.authorization, req.originalUrl)
     if ('problem' in found) {
-      const problem = PROBLEMS[found.problem]
-      res.setHeader('www-authenticate', challenge(realm, problem.error, problem.message))
-      sendError(res, problem.status, problem.code, problem.message)
+      send(res, problemRefusal(found.problem, realm))
       return
     }
     let result: Awaited<ReturnType<TokendClient['verify']>>
@@ -148,26 +95,12 @@ export function requireAuth(
       next()
       return
     }
-    const denial = DENIALS[result.reason]
-    if (denial.status === 401) res.setHeader('www-authenticate', challenge(realm, 'invalid_token', denial.message))
-    if (result.reason === 'INSUFFICIENT_SCOPE') {
-      res.setHeader('www-authenticate', challenge(realm, 'insufficient_scope', denial.message, options.scopes))
-    }
-    if (denial.status === 429)
-      res.setHeader('retry-after', String(Math.max(1, Math.ceil((result.retryAfterMs ?? 1000) / 1000))))
-    const message =
-      result.missingScopes && result.missingScopes.length > 0
-        ? `${denial.message}: ${result.missingScopes.join(', ')}`
-        : denial.message
-    sendError(res, denial.status, denial.code, message)
+    send(res, denialRefusal(result, realm, options.scopes))
   }
 }
 
-function challenge(realm: string, error: string | undefined, description: string, scopes?: string[]): string {
-  let value = `Bearer realm="${realm}"`
-  if (error) value += `, error="${error}", error_description="${description.replaceAll('"', "'")}"`
-  if (scopes && scopes.length > 0) value += `, scope="${scopes.join(' ')}"`
-  return value
+function send(res: Response, refusal: Refusal): void {
+  res.status(refusal.status).set(refusal.headers).json(refusal.body)
 }
 
 function sendError(res: Response, status: number, code: AuthErrorCode, message: string): void {

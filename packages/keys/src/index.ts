@@ -1,4 +1,19 @@
 export {
+  type CredentialKind,
+  credentialKind,
+  type Found,
+  findCredential,
+  MAX_CREDENTIAL_LENGTH,
+} from './credentials.ts'
+export {
+  type AuthErrorCode,
+  challenge,
+  type DenialReason,
+  denialRefusal,
+  problemRefusal,
+  type Refusal,
+} from './denials.ts'
+export {
   checksum,
   crc32,
   digestBytes,

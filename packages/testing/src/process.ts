@@ -23,7 +23,8 @@ export interface ServiceProcess {
 export function startTokendProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
   return startService(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', 'src/main.ts'], {
     cwd: join(repoRoot, 'services/auth'),
-    env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env },
+    // gRPC's default port is fixed: a test that uses gRPC passes a free one.
+    env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', TOKEND_GRPC_PORT: '0', ...env },
     ready: /"url":"(http:\/\/[^"]+)","msg":"tokend listening"/,
     timeoutMs,
   })

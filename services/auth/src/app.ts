@@ -18,7 +18,10 @@ import { consoleHttp } from './console/console-http.ts'
 import { createContext } from './context.ts'
 import { createDb, type Db, migrateToLatest, withStartupLock } from './db/database.ts'
 import type { Deps } from './deps.ts'
+import { withForwardAuth } from './edge/forward-auth.ts'
+import { introspection } from './edge/introspect.ts'
 import { UnauthenticatedError } from './errors.ts'
+import { type GrpcServer, startGrpcServer } from './grpc/grpc-server.ts'
 import { TRPC_HEADERS, withFastVerify } from './http/fast-verify.ts'
 import { reportError } from './http/report.ts'
 import { compileTrust, requestId, type Trust } from './http/request-meta.ts'
@@ -82,6 +85,7 @@ export function createApp(options: AppOptions): App {
   })
   let embedded: EmbeddedDatabase | undefined
   let server: Server | undefined
+  let grpcServer: GrpcServer | undefined
   let deps: Deps | undefined
   let sweeper: NodeJS.Timeout | undefined
 
@@ -176,7 +180,7 @@ export function createApp(options: AppOptions): App {
     sweeper.unref()
     const trust = compileTrust(config.TOKEND_TRUST_PROXY)
     const app = buildHttpApp(deps, trust)
-    const listening = createServer(guarded(deps, withFastVerify(deps, trust, app)))
+    const listening = createServer(guarded(deps, withForwardAuth(deps, withFastVerify(deps, trust, app))))
     server = await new Promise<Server>((resolve, reject) => {
       listening.once('error', (error) =>
         reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`)),
@@ -184,6 +188,10 @@ export function createApp(options: AppOptions): App {
       listening.listen(config.PORT, config.HOST, () => resolve(listening))
     })
     server.keepAliveTimeout = 65_000
+    if (config.TOKEND_GRPC_PORT !== 0) {
+      grpcServer = await startGrpcServer(deps, trust, config.HOST, config.TOKEND_GRPC_PORT)
+      logger.info({ address: grpcServer.address }, 'tokend gRPC listening')
+    }
     const { port } = server.address() as AddressInfo
     const url = `http://${config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST}:${port}`
     logger.info({ url }, 'tokend listening')
@@ -195,6 +203,8 @@ export function createApp(options: AppOptions): App {
     // must flush and reconnect elsewhere anyway. Verifies meanwhile go to the database.
     await deps?.changes.stop()
     clearInterval(sweeper)
+    const grpcStopped = grpcServer?.stop(SHUTDOWN_GRACE_MS)
+    grpcServer = undefined
     if (server) {
       const closing = new Promise<void>((resolve) => server?.close(() => resolve()))
       server.closeIdleConnections()
@@ -203,6 +213,7 @@ export function createApp(options: AppOptions): App {
       clearTimeout(force)
       server = undefined
     }
+    await grpcStopped
     await deps?.reminders.stop()
     await deps?.usage.stop()
     await deps?.ratelimits.stop()
@@ -324,6 +335,7 @@ function buildHttpApp(deps: Deps, trust: Trust): express.Express {
     res.json(openApiDocument())
   })
   app.use(REST_BASE, restApi(deps, trust))
+  app.use('/oauth', introspection(deps, trust))
 
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route' } })

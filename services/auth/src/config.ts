@@ -13,6 +13,7 @@ const integer = (min: number, max: number) => z.coerce.number().int().min(min).m
 export const configSchema = z.object({
   PORT: integer(0, 65_535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
+  TOKEND_GRPC_PORT: integer(0, 65_535).default(3001),
   /**
    * Proxies whose X-Forwarded-For is believed (express `trust proxy`): `false` (none: the
    * socket's address is the client's), a hop count, or addresses, e.g. `loopback, uniquelocal`.

@@ -2,10 +2,12 @@ import { getTRPCErrorFromUnknown, getTRPCErrorShape, initTRPC, TRPCError } from 
 
 type TRPC_ERROR_CODE_KEY = TRPCError['code']
 
+import { challenge } from '@tokend/keys'
 import type { OpenApiMeta } from 'trpc-to-openapi'
 import { ZodError, type ZodType } from 'zod'
 import type { Context } from './context.ts'
 import { isDatabaseUnavailable } from './db/errors.ts'
+import { REALM } from './edge/edge-check.ts'
 import {
   DomainError,
   InvalidInputError,
@@ -125,6 +127,10 @@ export function toTRPCError(cause: unknown): TRPCError {
 export function errorHeaders(errors: readonly TRPCError[]): Record<string, string> {
   const headers: Record<string, string> = {}
   if (errors.some((error) => error.code === 'UNAUTHORIZED')) headers['www-authenticate'] = 'Bearer realm="tokend"'
+  else if (errors.some((error) => error.code === 'FORBIDDEN')) {
+    // The credential is valid but does not reach this: RFC 6750's insufficient_scope.
+    headers['www-authenticate'] = challenge(REALM, 'insufficient_scope', 'the credential may not do this')
+  }
   const waits = errors.flatMap((error) => (error.cause instanceof RateLimitedError ? [error.cause.retryAfterMs] : []))
   if (waits.length > 0) headers['retry-after'] = String(Math.ceil(Math.max(...waits) / 1000))
   return headers

@@ -41,6 +41,8 @@ export async function startTestApp(env: Record<string, string> = {}, database?: 
     DATABASE_URL: databaseUrl,
     PORT: '0',
     HOST: '127.0.0.1',
+    // gRPC's default port is fixed: tests that use gRPC pass a free one.
+    TOKEND_GRPC_PORT: '0',
     LOG_LEVEL: 'debug',
     ...env,
   })

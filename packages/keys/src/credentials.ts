@@ -1,4 +1,4 @@
-import { parseKey } from '@tokend/keys'
+import { parseKey } from './key-format.ts'
 
 /** tokend refuses longer tokens outright; a longer credential is malformed here too. */
 export const MAX_CREDENTIAL_LENGTH = 4096

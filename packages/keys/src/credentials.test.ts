@@ -1,7 +1,7 @@
-import { generateKey } from '@tokend/keys'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { credentialKind, findCredential } from './credentials.ts'
+import { generateKey } from './key-format.ts'
 
 const key = generateKey('tk', 'live')
 const jwt = 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl'

@@ -1,0 +1,43 @@
+// Original file: ../../proto/envoy/service/auth/v3/attribute_context.proto
+
+import type { HeaderMap as _envoy_config_core_v3_HeaderMap, HeaderMap__Output as _envoy_config_core_v3_HeaderMap__Output } from '../../../../envoy/config/core/v3/HeaderMap';
+
+export interface _envoy_service_auth_v3_AttributeContext_HttpRequest {
+  'id'?: (string);
+  'method'?: (string);
+  'headers'?: ({[key: string]: string});
+  'headerMap'?: (_envoy_config_core_v3_HeaderMap | null);
+  'path'?: (string);
+  'host'?: (string);
+  'scheme'?: (string);
+  'protocol'?: (string);
+}
+
+export interface _envoy_service_auth_v3_AttributeContext_HttpRequest__Output {
+  'id': (string);
+  'method': (string);
+  'headers': ({[key: string]: string});
+  'headerMap': (_envoy_config_core_v3_HeaderMap__Output | null);
+  'path': (string);
+  'host': (string);
+  'scheme': (string);
+  'protocol': (string);
+}
+
+export interface _envoy_service_auth_v3_AttributeContext_Request {
+  'http'?: (_envoy_service_auth_v3_AttributeContext_HttpRequest | null);
+}
+
+export interface _envoy_service_auth_v3_AttributeContext_Request__Output {
+  'http': (_envoy_service_auth_v3_AttributeContext_HttpRequest__Output | null);
+}
+
+export interface AttributeContext {
+  'request'?: (_envoy_service_auth_v3_AttributeContext_Request | null);
+  'contextExtensions'?: ({[key: string]: string});
+}
+
+export interface AttributeContext__Output {
+  'request': (_envoy_service_auth_v3_AttributeContext_Request__Output | null);
+  'contextExtensions': ({[key: string]: string});
+}

@@ -1,0 +1,19 @@
+// Original file: ../../proto/tokend/v1/tokens.proto
+
+import type { RateLimit as _tokend_v1_RateLimit, RateLimit__Output as _tokend_v1_RateLimit__Output } from '../../tokend/v1/RateLimit';
+
+export interface VerifyRequest {
+  'token'?: (string);
+  'scopes'?: (string)[];
+  'environment'?: (string);
+  'ratelimit'?: (_tokend_v1_RateLimit | null);
+  'role'?: (string);
+}
+
+export interface VerifyRequest__Output {
+  'token': (string);
+  'scopes': (string)[];
+  'environment': (string);
+  'ratelimit': (_tokend_v1_RateLimit__Output | null);
+  'role': (string);
+}
