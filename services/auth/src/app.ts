@@ -84,7 +84,8 @@ export function createApp(options: AppOptions): App {
       embedded = await startEmbeddedPostgres({
         dataDir: config.TOKEND_DATA_DIR,
         port: config.TOKEND_EMBEDDED_PG_PORT,
-        password: 'tokend-embedded',
+        portVariable: 'TOKEND_EMBEDDED_PG_PORT',
+        legacyPassword: 'tokend-embedded',
         logger,
       })
       databaseUrl = embedded.url
