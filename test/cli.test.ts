@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 
 /**
  * The `tokend` command line as a person or a script runs it: a real child process
- * (packages/cli/bin/tokend.js) against a real tokend process.
+ * (packages/cli/dist/tokend.js, built by `pnpm test`) against a real tokend process.
  */
-// Each run is a process of its own (about a second with tsx); a test makes a dozen or more.
+// Each run is a process of its own; a test makes a dozen or more.
 vi.setConfig({ testTimeout: 120_000 })
 
 let tokend: RunningTokend
@@ -18,7 +18,7 @@ let dir: string
 /** The operator admin key (bootstrap), the caller unless a test says otherwise. */
 let admin: string
 
-const BIN = join(repoRoot, 'packages/cli/bin/tokend.js')
+const BIN = join(repoRoot, 'packages/cli/dist/tokend.js')
 const WARNING = 'it will not be shown again'
 
 interface Run {
