@@ -177,8 +177,11 @@ export function createApp(options: AppOptions): App {
     })
     server.keepAliveTimeout = 65_000
     const { port } = server.address() as AddressInfo
-    const url = `http://127.0.0.1:${port}`
-    logger.info({ url }, 'tokend listening')
+    // On every address (0.0.0.0, ::), the URL to give is this host's own name for itself.
+    const wildcard = config.HOST === '0.0.0.0' || config.HOST === '::'
+    const host = wildcard ? 'localhost' : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST
+    const url = `http://${host}:${port}`
+    logger.info({ listen: `${config.HOST}:${port}`, url }, 'tokend listening')
     return { url }
   }
 
