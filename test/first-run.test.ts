@@ -33,7 +33,7 @@ describe.skipIf(!root)('the README start command, as root in a private directory
     timeout: 600_000,
   }, async () => {
     const readme = await readFile(join(repoRoot, 'README.md'), 'utf8')
-    const command = /Run the service[^`]*```sh\n(.+)\n```/.exec(readme)?.[1]
+    const command = /Run the service[\s\S]*?```sh\n(.+)\n```/.exec(readme)?.[1]
     expect(command).toMatch(/^npx -y pnpm@[\d.]+ install && npx -y pnpm@[\d.]+ start$/)
 
     home = await mkdtemp(join(tmpdir(), 'tokend-first-run-'))
