@@ -73,6 +73,7 @@ export function buildProgram(context: Context): Command {
   program
     .command('logout')
     .description('forget the URL and key saved by tokend login')
+    .addHelpText('after', examples(['tokend logout']))
     .action(() => {
       process.stdout.write(`removed ${removeProfile(context.env)}\n`)
     })
