@@ -82,13 +82,7 @@ export function buildProgram(context: Context): Command {
     .command('completion')
     .description('print a shell completion script')
     .argument('<shell>', 'bash or zsh')
-    .addHelpText(
-      'after',
-      examples([
-        'eval "$(tokend completion bash)"   # in ~/.bashrc',
-        'eval "$(tokend completion zsh)"    # in ~/.zshrc',
-      ]),
-    )
+    .addHelpText('after', examples(['tokend completion bash >> ~/.bashrc', 'tokend completion zsh >> ~/.zshrc']))
     .action((shell: string) => {
       if (shell !== 'bash' && shell !== 'zsh') throw new CliError('completion is for bash or zsh', EXIT.usage)
       process.stdout.write(completionScript(program, shell))

@@ -52,12 +52,19 @@ export class Session {
   }
 
   get trpc(): TRPCClient<AppRouter> {
-    this.#trpc ??= createTokendClient({
-      url: this.globals.url,
-      serviceKey: readKey(this.globals.keyFile, this.context.env.TOKEND_KEY, this.#profile.key),
-      timeoutMs: TIMEOUT_MS,
-      retries: 0,
-    }).trpc
+    if (this.#trpc) return this.#trpc
+    const serviceKey = readKey(this.globals.keyFile, this.context.env.TOKEND_KEY, this.#profile.key)
+    try {
+      this.#trpc = createTokendClient({ url: this.globals.url, serviceKey, timeoutMs: TIMEOUT_MS, retries: 0 }).trpc
+    } catch (error) {
+      // The client refuses a key that is not one at all (a typo, a truncated paste).
+      const message = (error as Error).message.replace(/^createTokendClient: serviceKey/, 'your key')
+      throw new CliError(
+        `${message}: check TOKEND_KEY, --key-file or the key saved by tokend login`,
+        EXIT.auth,
+        'invalid_token',
+      )
+    }
     return this.#trpc
   }
 
