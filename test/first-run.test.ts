@@ -15,7 +15,8 @@ import { afterAll, describe, expect, it } from 'vitest'
  * the committed HEAD.
  */
 const root = process.getuid?.() === 0
-if (!root) console.warn('first-run test skipped: it runs as root only (the case of a container, where it matters)')
+if (!root)
+  process.stderr.write('first-run test skipped: it runs as root only (the case of a container, where it matters)\n')
 
 describe.skipIf(!root)('the README start command, as root in a private directory, without pnpm', () => {
   let home: string | undefined

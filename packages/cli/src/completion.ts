@@ -1,3 +1,5 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: this file writes a bash script, whose ${…} are bash's
+
 import type { Command } from 'commander'
 
 /**
