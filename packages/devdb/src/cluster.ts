@@ -183,26 +183,13 @@ async function postgresIds(): Promise<Ids | Record<string, never>> {
 /** Whether the user `ids` may traverse every directory down to and including `path`. */
 export function reachable(path: string, ids: Ids | Record<string, never>): boolean {
   if (!('uid' in ids)) return true
-  let dir = resolve(path)
-  for (;;) {
-    let stat: ReturnType<typeof statSync>
-    try {
-      stat = statSync(dir)
-    } catch {
-      stat = undefined as never
-    }
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    const stat = statSync(dir, { throwIfNoEntry: false })
     if (stat) {
-      const ok =
-        stat.uid === ids.uid
-          ? (stat.mode & 0o100) !== 0
-          : stat.gid === ids.gid
-            ? (stat.mode & 0o010) !== 0
-            : (stat.mode & 0o001) !== 0
-      if (!ok) return false
+      const bit = stat.uid === ids.uid ? 0o100 : stat.gid === ids.gid ? 0o010 : 0o001
+      if ((stat.mode & bit) === 0) return false
     }
-    const parent = dirname(dir)
-    if (parent === dir) return true
-    dir = parent
+    if (dirname(dir) === dir) return true
   }
 }
 
