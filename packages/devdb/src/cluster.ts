@@ -147,6 +147,20 @@ export async function prepareCluster(options: ClusterOptions): Promise<Cluster> 
   return { url, dataDirectory: dir, start, stop }
 }
 
+/**
+ * Deletes a stopped cluster's data directory, and the shared one it links to when it was
+ * placed there (see placeDataDirectory): for throwaway clusters.
+ */
+export async function removeCluster(dir: string): Promise<void> {
+  const link = lstatSync(dir, { throwIfNoEntry: false })
+  if (link?.isSymbolicLink()) {
+    const target = realpathSync(dir)
+    await rm(target, { recursive: true, force: true })
+    await rm(`${target}.owner`, { force: true })
+  }
+  await rm(dir, { recursive: true, force: true })
+}
+
 /** The process that started the server, so that a second one can tell "in use" from "orphaned". */
 const ownerFile = (dir: string) => `${dir}.owner`
 

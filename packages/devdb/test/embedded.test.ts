@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { type EmbeddedDatabase, startEmbeddedPostgres } from '../src/index.ts'
+import { type EmbeddedDatabase, removeCluster, startEmbeddedPostgres } from '../src/index.ts'
 
 const silent = { info() {}, warn() {} }
 
@@ -67,6 +67,8 @@ describe('embedded postgres', { timeout: 120_000 }, () => {
     for (const database of running.splice(0)) await database.stop()
   })
   afterAll(async () => {
+    // A private temporary folder (mkdtemp's 0700) puts the cluster in the shared place, as root.
+    for (const dir of dirs) await removeCluster(join(dir, 'data', 'pg'))
     for (const dir of dirs) await rm(dir, { recursive: true, force: true })
   })
 

@@ -1,8 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { prepareCluster } from '@tokend/devdb'
+import { prepareCluster, removeCluster } from '@tokend/devdb'
 import pg from 'pg'
 
 export interface RunningPostgres {
@@ -28,6 +28,7 @@ export async function freePort(): Promise<number> {
  */
 export async function startEmbeddedPostgres(): Promise<RunningPostgres & { destroy(): Promise<void> }> {
   const home = await mkdtemp(join(tmpdir(), 'tokend-pg-'))
+  await chmod(home, 0o755) // as root, Postgres runs as the postgres user, who must reach pg/ in it
   const cluster = await prepareCluster({
     dir: join(home, 'pg'),
     port: await freePort(),
@@ -42,6 +43,7 @@ export async function startEmbeddedPostgres(): Promise<RunningPostgres & { destr
     stop: () => cluster.stop(),
     async destroy() {
       await cluster.stop()
+      await removeCluster(join(home, 'pg'))
       await rm(home, { recursive: true, force: true })
     },
   }
