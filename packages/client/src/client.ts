@@ -329,10 +329,10 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
     logger,
     reportFailure(error) {
       const problem = setupError(error, options.url)
-      const kind = error instanceof TokendRejectedError ? `${problem.problem}:${error.status}` : problem.problem
+      const kind = problem instanceof TokendSetupError ? problem.problem : `refused:${problem.status}`
       if (reported.has(kind)) return
       reported.add(kind)
-      logger.warn({ problem: problem.problem }, `${problem.message} (logged once; requests get 503 auth_unavailable)`)
+      logger.warn({ problem: kind }, `${problem.message} (logged once; requests get 503 auth_unavailable)`)
     },
   }
   const reported = new Set<string>()
@@ -374,8 +374,9 @@ function checkOptions(options: TokendClientOptions): void {
   }
 }
 
-/** Says which of "unreachable", "key rejected" and "key lacks tokend:verify" an error means. */
-function setupError(error: unknown, url: string): TokendSetupError {
+/** Says which of "unreachable", "key rejected" and "key lacks tokend:verify" an error means; other refusals as they are. */
+function setupError(error: unknown, url: string): TokendSetupError | TokendRejectedError {
+  if (error instanceof TokendRejectedError && error.status !== 401 && error.status !== 403) return error
   if (error instanceof TokendRejectedError && error.status === 403) {
     return new TokendSetupError(
       `the service key may not verify: it lacks the tokend:verify scope (403 ${error.reason ?? 'forbidden'}); issue one with --scope tokend:verify`,
@@ -383,12 +384,9 @@ function setupError(error: unknown, url: string): TokendSetupError {
       { cause: error },
     )
   }
-  if (error instanceof TokendRejectedError) {
+  if (error instanceof TokendRejectedError && error.status === 401) {
     return new TokendSetupError(
-      `tokend rejected the service key (${error.status} ${error.reason ?? ''}): it is unknown, revoked, expired or disabled; check serviceKey`.replace(
-        ' )',
-        ')',
-      ),
+      `tokend rejected the service key (401 ${error.reason ?? 'invalid_token'}): it is unknown, revoked, expired or disabled; check serviceKey`,
       'key_rejected',
       { cause: error },
     )
