@@ -28,7 +28,9 @@ export async function startEmbeddedPostgres(options: {
   logger: ClusterLogger
 }): Promise<EmbeddedDatabase> {
   const { dataDir, port, logger } = options
-  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  // Others may pass through (as root, the postgres user must reach pg/) but not list it;
+  // the key and password files in it are 0600.
+  await mkdir(dataDir, { recursive: true, mode: 0o711 })
   const passwordFile = join(dataDir, 'postgres.password')
   const clusterDir = join(dataDir, 'pg')
   let password = (await readFile(passwordFile, 'utf8').catch(() => '')).trim()
