@@ -1,16 +1,17 @@
-import { spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { execFile, spawn } from 'node:child_process'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
 import { generateKey } from '@tokend/keys'
 import { freePort, type RunningTokend, repoRoot, startTokend } from '@tokend/testing'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 
 /**
  * The `tokend` command line as a person or a script runs it: a real child process
- * (packages/cli/bin/tokend.js) against a real tokend process.
+ * (packages/cli/dist/tokend.js, built by `pnpm test`) against a real tokend process.
  */
-// Each run is a process of its own (about a second with tsx); a test makes a dozen or more.
+// Each run is a process of its own; a test makes a dozen or more.
 vi.setConfig({ testTimeout: 120_000 })
 
 let tokend: RunningTokend
@@ -18,7 +19,7 @@ let dir: string
 /** The operator admin key (bootstrap), the caller unless a test says otherwise. */
 let admin: string
 
-const BIN = join(repoRoot, 'packages/cli/bin/tokend.js')
+const BIN = join(repoRoot, 'packages/cli/dist/tokend.js')
 const WARNING = 'it will not be shown again'
 
 interface Run {
@@ -40,15 +41,19 @@ interface Options {
 async function cli(args: string[], options: Options = {}): Promise<Run> {
   const key = options.key === undefined ? admin : options.key
   const [command, ...prefix] = options.command ?? [process.execPath, BIN]
+  // An empty value in `options.env` removes the variable.
   const child = spawn(command as string, [...prefix, ...args], {
     cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '/tmp',
-      TOKEND_URL: tokend.url,
-      ...(key === null ? {} : { TOKEND_KEY: key }),
-      ...options.env,
-    },
+    env: Object.fromEntries(
+      Object.entries({
+        PATH: process.env.PATH ?? '',
+        // Never the developer's own ~/.config/tokend.
+        HOME: dir,
+        TOKEND_URL: tokend.url,
+        ...(key === null ? {} : { TOKEND_KEY: key }),
+        ...options.env,
+      }).filter(([, value]) => value !== ''),
+    ),
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   let stdout = ''
@@ -708,6 +713,7 @@ describe('credentials and errors', () => {
       expect(run.code).toBe(6)
       expect(run.stderr).toContain(`cannot reach tokend at ${url}`)
       expect(run.stderr).toContain('ECONNREFUSED')
+      expect(run.stderr).toContain('give its address with --url or TOKEND_URL')
     }
   })
 })
@@ -742,6 +748,9 @@ describe('help', () => {
     ['audit'],
     ['audit', 'list'],
     ['whoami'],
+    ['login'],
+    ['logout'],
+    ['completion'],
   ]
 
   it('answers --help for every command, with examples, without a key', async () => {
@@ -760,6 +769,52 @@ describe('help', () => {
       expect(names.length).toBeGreaterThan(0)
       for (const name of names) expect(helps.has(`${group} ${name}`.trim()), `${group} ${name}`).toBe(true)
     }
+  })
+
+  it('prints its version', async () => {
+    const manifest = JSON.parse(await readFile(join(repoRoot, 'packages/cli/package.json'), 'utf8'))
+    for (const flag of ['--version', '-V']) {
+      const run = await cli([flag], { key: null })
+      expect([run.code, run.stdout]).toEqual([0, `${manifest.version}\n`])
+    }
+  })
+
+  it('completes commands and options in bash', async () => {
+    const script = (await cli(['completion', 'bash'], { key: null })).stdout
+    expect(script).toContain('complete -o default -F _tokend tokend')
+    const complete = async (...words: string[]) => {
+      const line = `COMP_WORDS=(tokend ${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length}; _tokend; echo "\${COMPREPLY[*]}"`
+      const { stdout } = await promisify(execFile)('bash', ['-c', `${script}\n${line}`])
+      return stdout.trim().split(' ')
+    }
+    expect(await complete('ke')).toEqual(['keys'])
+    expect(await complete('keys', 'r')).toEqual(['rotate', 'revoke', 'report-leaked'])
+    expect(await complete('keys', 'rotate', 'tok_1', '--old')).toEqual(['--old-expires-in'])
+    expect((await cli(['completion', 'zsh'], { key: null })).stdout).toContain('bashcompinit')
+    expect((await cli(['completion', 'fish'], { key: null })).code).toBe(2)
+  })
+
+  it('logs in once: URL and key kept in ~/.config/tokend (0600), used until logout', async () => {
+    const home = join(dir, 'home')
+    const env = { HOME: home }
+    const bad = await cli(['login'], { key: generateKey('tk', 'live'), env })
+    expect(bad.code).toBe(3) // checked before anything is saved
+    expect((await readdir(home).catch(() => [])).length).toBe(0)
+
+    const login = await cli(['login'], { env })
+    expect(login.code, login.stderr).toBe(0)
+    expect(login.stdout).toContain(`logged in to ${tokend.url}`)
+    const file = join(home, '.config/tokend/config.json')
+    expect((await stat(file)).mode & 0o777).toBe(0o600)
+    expect((await stat(dirname(file))).mode & 0o777).toBe(0o700)
+
+    // No TOKEND_URL, no TOKEND_KEY: the saved ones.
+    const me = await cli(['whoami', '--json'], { key: null, env: { ...env, TOKEND_URL: '' } })
+    expect(json(me)).toMatchObject({ name: 'bootstrap admin' })
+    expect((await cli(['logout'], { key: null, env })).code).toBe(0)
+    const after = await cli(['whoami'], { key: null, env: { ...env, TOKEND_URL: '' } })
+    expect(after.code).toBe(3)
+    expect(after.stderr).toContain('or run tokend login')
   })
 
   it('runs from the repository root as `pnpm tokend`', async () => {

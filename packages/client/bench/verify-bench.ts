@@ -45,12 +45,16 @@ let tokend: ServiceProcess | undefined
 const clients: TokendClient[] = []
 try {
   const serviceDir = join(repoRoot, 'services/auth')
-  tokend = await startService('taskset', ['-c', '0', join(serviceDir, 'node_modules/.bin/tsx'), 'src/main.ts'], {
-    cwd: serviceDir,
-    env: { DATABASE_URL: database.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
-    ready: /"url":"(http:\/\/[^"]+)","msg":"tokend listening"/,
-    timeoutMs: 60_000,
-  })
+  tokend = await startService(
+    'taskset',
+    ['-c', '0', join(serviceDir, 'node_modules/.bin/tsx'), '--conditions=tokend-source', 'src/main.ts'],
+    {
+      cwd: serviceDir,
+      env: { DATABASE_URL: database.url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      ready: /"url":"(http:\/\/[^"]+)","msg":"tokend listening"/,
+      timeoutMs: 60_000,
+    },
+  )
   const bootstrapKey = /\b(tk_live_[0-9A-Za-z]{49})\b/.exec(tokend.output())?.[1] as string
   const url = tokend.url
   const client = (options: { cache?: boolean } = {}) => {

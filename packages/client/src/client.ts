@@ -11,7 +11,7 @@ import {
 import { EventSource } from 'eventsource'
 import type { RequestHandler } from 'express'
 import { applyRequirements, type CacheOptions, VerifyCache } from './cache.ts'
-import { TokendRejectedError, TokendUnavailableError } from './errors.ts'
+import { TokendRejectedError, TokendSetupError, TokendUnavailableError } from './errors.ts'
 import { type RequireAuthOptions, requireAuth } from './middleware.ts'
 import type { RateLimit, Requirements, VerifyResult } from './types.ts'
 
@@ -52,6 +52,7 @@ export interface TokendClientOptions {
   prefix?: string
   /** The realm named in `WWW-Authenticate` by `requireAuth`. Default `api`. */
   realm?: string
+  /** Where the client logs; by default one JSON line per message on stderr. */
   logger?: TokendLogger
 }
 
@@ -124,6 +125,18 @@ export interface TokendClient {
    */
   requireAuth(options?: RequireAuthOptions): RequestHandler
   /**
+   * Checks once that this service can verify: tokend answers, accepts the service key,
+   * and the key holds `tokend:verify`. Rejects with a `TokendSetupError` saying which of
+   * the three is wrong. Call it at start-up; verifies do not need it.
+   *
+   * @example
+   * ```ts
+   * await tokend.ready() // TokendSetupError: tokend rejected the service key (401 invalid_token) …
+   * app.listen(port)
+   * ```
+   */
+  ready(): Promise<void>
+  /**
    * Resolves true once the local cache answers (its change stream said `ready`), false
    * after `timeoutMs` or when the cache is off. Verifies work before that; they ask tokend.
    *
@@ -152,7 +165,9 @@ export interface TokendClient {
   /** @internal the realm, for the middleware */
   readonly realm: string
   /** @internal */
-  readonly logger: TokendLogger | undefined
+  readonly logger: TokendLogger
+  /** @internal logs a failure the first time its kind is seen */
+  reportFailure(error: unknown): void
 }
 
 const MAX_BATCH = 100
@@ -178,9 +193,11 @@ const STREAM_BACKOFF_MAX_MS = 5_000
  * ```
  */
 export function createTokendClient(options: TokendClientOptions): TokendClient {
+  checkOptions(options)
   const timeoutMs = options.timeoutMs ?? 2_000
   const retries = options.retries ?? 1
   const prefix = options.prefix ?? 'tk'
+  const logger = options.logger ?? stderrLogger
   const authorization = `Bearer ${options.serviceKey}`
   const stats: TokendClientStats = { networkVerifies: 0, httpRequests: 0, cacheHits: 0, localRejects: 0 }
   const url = `${options.url.replace(/\/+$/, '')}/trpc`
@@ -211,7 +228,7 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
   const cache = options.cache ? new VerifyCache(options.cache === true ? {} : options.cache) : undefined
   const waiting = new Set<() => void>()
   const stream = cache
-    ? followChanges(trpc, cache, options.logger, () => {
+    ? followChanges(trpc, cache, logger, () => {
         for (const resolve of waiting) resolve()
       })
     : undefined
@@ -298,11 +315,89 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
     close() {
       stream?.stop()
     },
+    async ready() {
+      try {
+        // A malformed token costs tokend nothing, and answers only a caller allowed to verify.
+        await callVerify({ token: '-' }, true)
+      } catch (error) {
+        throw setupError(error, options.url)
+      }
+    },
     prefix,
     realm: options.realm ?? 'api',
-    logger: options.logger,
+    logger,
+    reportFailure(error) {
+      const problem = setupError(error, options.url)
+      const kind = problem instanceof TokendSetupError ? problem.problem : `refused:${problem.status}`
+      if (reported.has(kind)) return
+      reported.add(kind)
+      logger.warn({ problem: kind }, `${problem.message} (logged once; requests get 503 auth_unavailable)`)
+    },
   }
+  const reported = new Set<string>()
   return client
+}
+
+/** One JSON line per message on stderr, pino-like, for a client given no logger. */
+const stderrLogger: TokendLogger = {
+  info: (fields, message) =>
+    process.stderr.write(`${JSON.stringify({ level: 'info', name: 'tokend-client', ...fields, msg: message })}\n`),
+  warn: (fields, message) =>
+    process.stderr.write(`${JSON.stringify({ level: 'warn', name: 'tokend-client', ...fields, msg: message })}\n`),
+}
+
+/** Refuses options that could only fail later, at request time, with the option to fix named. */
+function checkOptions(options: TokendClientOptions): void {
+  const fail = (message: string) => {
+    throw new TypeError(`createTokendClient: ${message}`)
+  }
+  if (typeof options !== 'object' || options === null) fail('give it { url, serviceKey }')
+  let url: URL | undefined
+  try {
+    url = new URL(options.url)
+  } catch {
+    fail(`url must be tokend's base URL, such as http://127.0.0.1:3000 (got ${JSON.stringify(String(options.url))})`)
+  }
+  if (url && url.protocol !== 'http:' && url.protocol !== 'https:') fail('url must be an http:// or https:// URL')
+  if (url && (url.username || url.password))
+    fail('url must not hold a user name or password; the key goes in serviceKey')
+  if (typeof options.serviceKey !== 'string' || options.serviceKey.trim() === '') {
+    fail("serviceKey is missing: this service's own tokend access key, with the tokend:verify scope")
+  }
+  if (credentialKind(options.serviceKey, options.prefix ?? 'tk') === 'malformed') {
+    fail(`serviceKey is not a ${options.prefix ?? 'tk'}_ access key (check for a typo, quotes or a newline)`)
+  }
+  for (const name of ['timeoutMs', 'retries'] as const) {
+    const value = options[name]
+    if (value !== undefined && !(Number.isFinite(value) && value >= 0)) fail(`${name} must be a number ≥ 0`)
+  }
+}
+
+/** Says which of "unreachable", "key rejected" and "key lacks tokend:verify" an error means; other refusals as they are. */
+function setupError(error: unknown, url: string): TokendSetupError | TokendRejectedError {
+  if (error instanceof TokendRejectedError && error.status !== 401 && error.status !== 403) return error
+  if (error instanceof TokendRejectedError && error.status === 403) {
+    return new TokendSetupError(
+      `the service key may not verify: it lacks the tokend:verify scope (403 ${error.reason ?? 'forbidden'}); issue one with --scope tokend:verify`,
+      'missing_scope',
+      { cause: error },
+    )
+  }
+  if (error instanceof TokendRejectedError && error.status === 401) {
+    return new TokendSetupError(
+      `tokend rejected the service key (401 ${error.reason ?? 'invalid_token'}): it is unknown, revoked, expired or disabled; check serviceKey`,
+      'key_rejected',
+      { cause: error },
+    )
+  }
+  const why = error instanceof Error ? error.message : String(error)
+  return new TokendSetupError(
+    `tokend is unreachable at ${url} (${why}); check url and that tokend is running`,
+    'unreachable',
+    {
+      cause: error,
+    },
+  )
 }
 
 /**

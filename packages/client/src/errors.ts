@@ -25,6 +25,32 @@ export class TokendUnavailableError extends Error {
 }
 
 /**
+ * What keeps this service from verifying anything, as `ready()` finds it: tokend cannot be
+ * reached (`unreachable`), it does not accept the service key (`key_rejected`), or the key
+ * lacks the `tokend:verify` scope (`missing_scope`).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await tokend.ready()
+ * } catch (error) {
+ *   if (error instanceof TokendSetupError) logger.fatal(error.message) // names the option to fix
+ *   process.exit(1)
+ * }
+ * ```
+ */
+export class TokendSetupError extends Error {
+  constructor(
+    message: string,
+    readonly problem: 'unreachable' | 'key_rejected' | 'missing_scope',
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = 'TokendSetupError'
+  }
+}
+
+/**
  * tokend refused this service's own request (4xx): the service key is wrong, lacks
  * `tokend:verify`, or the input was refused. A configuration error, not an outage;
  * it is not retried, and it is never an accept either.

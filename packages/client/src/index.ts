@@ -7,6 +7,6 @@ export {
   type TokendLogger,
   type VerifyOptions,
 } from './client.ts'
-export { TokendRejectedError, TokendUnavailableError } from './errors.ts'
+export { TokendRejectedError, TokendSetupError, TokendUnavailableError } from './errors.ts'
 export { type AuthErrorCode, type RequireAuthOptions, requireAuth } from './middleware.ts'
 export type { DenialReason, RateLimit, Requirements, TokendPrincipal, VerifyResult } from './types.ts'

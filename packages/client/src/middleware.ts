@@ -65,7 +65,7 @@ export type AuthErrorCode = KeysAuthErrorCode
  * ```
  */
 export function requireAuth(
-  client: Pick<TokendClient, 'verify' | 'realm' | 'logger'>,
+  client: Pick<TokendClient, 'verify' | 'realm' | 'reportFailure'>,
   options: RequireAuthOptions = {},
 ): RequestHandler {
   const { ratelimit, ...require } = options
@@ -81,10 +81,7 @@ export function requireAuth(
     try {
       result = await client.verify(found.credential, verifyOptions)
     } catch (error) {
-      client.logger?.warn(
-        { err: { name: (error as Error).name, message: (error as Error).message } },
-        'could not verify a credential; answering 503',
-      )
+      client.reportFailure(error)
       res.setHeader('retry-after', '1')
       sendError(res, 503, 'auth_unavailable', 'authentication is unavailable; try again shortly')
       return

@@ -171,19 +171,54 @@ describe('requireAuth', () => {
     expect(tokend.verifyRequests()).toBe(logged)
   })
 
-  it('answers 503 when tokend is unreachable or refuses the service key, never passing', async () => {
-    const down = createTokendClient({ url: `http://127.0.0.1:${await freePort()}`, serviceKey: tokend.bootstrapKey })
-    const refused = createTokendClient({ url: tokend.url, serviceKey: keys.good as string }) // no tokend:verify
-    for (const client of [down, refused]) {
+  it('answers 503 when tokend is unreachable or refuses the service key, never passing; logs each kind once', async () => {
+    const logged: string[] = []
+    const logger = { info() {}, warn: (_fields: object, message: string) => logged.push(message) }
+    const cases = [
+      [
+        'unreachable',
+        createTokendClient({ url: `http://127.0.0.1:${await freePort()}`, serviceKey: tokend.bootstrapKey, logger }),
+      ],
+      ['key_rejected', createTokendClient({ url: tokend.url, serviceKey: generateKey('tk', 'live'), logger })],
+      ['missing_scope', createTokendClient({ url: tokend.url, serviceKey: keys.good as string, logger })],
+    ] as const
+    for (const [problem, client] of cases) {
+      await expect(client.ready()).rejects.toMatchObject({ name: 'TokendSetupError', problem })
       const other = await serve(client)
       try {
-        const response = await fetch(`${other.url}/any`, { headers: { authorization: `Bearer ${keys.good}` } })
-        expect(response.status).toBe(503)
-        expect(await response.json()).toEqual({ error: { code: 'auth_unavailable', message: expect.any(String) } })
+        for (let i = 0; i < 3; i++) {
+          const response = await fetch(`${other.url}/any`, { headers: { authorization: `Bearer ${keys.good}` } })
+          expect(response.status).toBe(503)
+          expect(await response.json()).toEqual({ error: { code: 'auth_unavailable', message: expect.any(String) } })
+        }
       } finally {
         await other.close()
         client.close()
       }
+    }
+    expect(logged).toEqual([
+      expect.stringMatching(
+        /^tokend is unreachable at http:\/\/127\.0\.0\.1:\d+ .*check url and that tokend is running/,
+      ),
+      expect.stringMatching(/^tokend rejected the service key \(401 invalid_token\).*check serviceKey/),
+      expect.stringMatching(/^the service key may not verify: it lacks the tokend:verify scope \(403 forbidden\)/),
+    ])
+    await expect(service.ready()).resolves.toBeUndefined()
+  })
+
+  it('refuses options that could only fail later, naming the option', () => {
+    const serviceKey = tokend.bootstrapKey
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ url: tokend.url }, /serviceKey is missing/],
+      [{ url: tokend.url, serviceKey: undefined }, /serviceKey is missing/],
+      [{ url: tokend.url, serviceKey: `${serviceKey}\n` }, /serviceKey is not a tk_ access key/],
+      [{ url: 'localhost:3000', serviceKey }, /url must be an http/],
+      [{ url: 'not a url', serviceKey }, /url must be tokend's base URL/],
+      [{ url: 'http://admin:pw@127.0.0.1', serviceKey }, /url must not hold a user name/],
+      [{ url: tokend.url, serviceKey, timeoutMs: -1 }, /timeoutMs must be a number/],
+    ]
+    for (const [options, message] of cases) {
+      expect(() => createTokendClient(options as never)).toThrow(message)
     }
   })
 
@@ -194,7 +229,7 @@ describe('requireAuth', () => {
     const seen: unknown[] = []
     const fake = {
       realm: 'test-api',
-      logger: undefined,
+      reportFailure() {},
       verify: async (_credential: string, options: unknown) => {
         seen.push(options)
         return { valid: false as const, reason: 'RATE_LIMITED' as const, retryAfterMs: 1_500 }

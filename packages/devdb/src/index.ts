@@ -1,2 +1,3 @@
-export { type EmbeddedDatabase, importEmbeddedPostgres, startEmbeddedPostgres } from './embedded.ts'
+export { type Cluster, type ClusterOptions, EmbeddedPostgresError, prepareCluster, removeCluster } from './cluster.ts'
+export { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded.ts'
 export { findRepoRoot } from './repo-root.ts'

@@ -1,8 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { tmpdir, userInfo } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { importEmbeddedPostgres } from '@tokend/devdb'
+import { prepareCluster, removeCluster } from '@tokend/devdb'
 import pg from 'pg'
 
 export interface RunningPostgres {
@@ -27,29 +27,24 @@ export async function freePort(): Promise<number> {
  * `stop()`/`start()` keep the data so tests can simulate an outage.
  */
 export async function startEmbeddedPostgres(): Promise<RunningPostgres & { destroy(): Promise<void> }> {
-  const databaseDir = await mkdtemp(join(tmpdir(), 'tokend-pg-'))
-  const port = await freePort()
-  const EmbeddedPostgres = await importEmbeddedPostgres()
-  const cluster = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: 'postgres',
+  const home = await mkdtemp(join(tmpdir(), 'tokend-pg-'))
+  await chmod(home, 0o755) // as root, Postgres runs as the postgres user, who must reach pg/ in it
+  const cluster = await prepareCluster({
+    dir: join(home, 'pg'),
+    port: await freePort(),
     password: 'password',
-    persistent: true,
-    createPostgresUser: userInfo().uid === 0,
-    postgresFlags: ['-c', 'max_connections=300', '-c', 'fsync=off', '-c', 'listen_addresses=127.0.0.1'],
-    onLog: () => {},
-    onError: () => {},
+    durable: false,
+    settings: ['max_connections=300'],
   })
-  await cluster.initialise()
   await cluster.start()
   return {
-    url: `postgres://postgres:password@127.0.0.1:${port}/postgres`,
+    url: cluster.url,
     start: () => cluster.start(),
     stop: () => cluster.stop(),
     async destroy() {
       await cluster.stop()
-      await rm(databaseDir, { recursive: true, force: true })
+      await removeCluster(join(home, 'pg'))
+      await rm(home, { recursive: true, force: true })
     },
   }
 }

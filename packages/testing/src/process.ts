@@ -16,18 +16,23 @@ export interface ServiceProcess {
 
 /**
  * Runs tokend's src/main.ts through tsx, as `pnpm start` does, and resolves once it
- * logs that it listens. Node loads tsx in-process (`--import tsx`) so that the
+ * logs that it listens (the workspace packages from source too: `tokend-source`).
+ * Node loads tsx in-process (`--import tsx`) so that the
  * signals a test sends reach the service itself, SIGKILL included.
  * Its environment is only what `env` gives, plus PATH.
  */
 export function startTokendProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
-  return startService(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', 'src/main.ts'], {
-    cwd: join(repoRoot, 'services/auth'),
-    // gRPC's default port is fixed: a test that uses gRPC passes a free one.
-    env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', TOKEND_GRPC_PORT: '0', ...env },
-    ready: /"url":"(http:\/\/[^"]+)","msg":"tokend listening"/,
-    timeoutMs,
-  })
+  return startService(
+    process.execPath,
+    ['--max-semi-space-size=64', '--conditions=tokend-source', '--import', 'tsx', 'src/main.ts'],
+    {
+      cwd: join(repoRoot, 'services/auth'),
+      // gRPC's default port is fixed: a test that uses gRPC passes a free one.
+      env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', TOKEND_GRPC_PORT: '0', ...env },
+      ready: /"url":"(http:\/\/[^"]+)","msg":"tokend listening"/,
+      timeoutMs,
+    },
+  )
 }
 
 /**
@@ -36,7 +41,7 @@ export function startTokendProcess(env: Record<string, string>, timeoutMs = 60_0
  */
 export function startVoiceApiProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServiceProcess> {
   const serviceDir = join(repoRoot, 'services/voice-api')
-  return startService(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  return startService(process.execPath, ['--conditions=tokend-source', '--import', 'tsx', 'src/main.ts'], {
     cwd: serviceDir,
     env: { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...env },
     ready: /"url":"(http:\/\/[^"]+)".*"msg":"voice-api listening"/,

@@ -96,7 +96,8 @@ export function createApp(options: AppOptions): App {
       embedded = await startEmbeddedPostgres({
         dataDir: config.TOKEND_DATA_DIR,
         port: config.TOKEND_EMBEDDED_PG_PORT,
-        password: 'tokend-embedded',
+        portVariable: 'TOKEND_EMBEDDED_PG_PORT',
+        legacyPassword: 'tokend-embedded',
         logger,
       })
       databaseUrl = embedded.url
@@ -193,8 +194,11 @@ export function createApp(options: AppOptions): App {
       logger.info({ address: grpcServer.address }, 'tokend gRPC listening')
     }
     const { port } = server.address() as AddressInfo
-    const url = `http://${config.HOST === '0.0.0.0' || config.HOST === '::' ? '127.0.0.1' : config.HOST}:${port}`
-    logger.info({ url }, 'tokend listening')
+    // On every address (0.0.0.0, ::), the URL to give is this host's own name for itself.
+    const wildcard = config.HOST === '0.0.0.0' || config.HOST === '::'
+    const host = wildcard ? 'localhost' : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST
+    const url = `http://${host}:${port}`
+    logger.info({ listen: `${config.HOST}:${port}`, url }, 'tokend listening')
     return { url }
   }
 

@@ -1,9 +1,21 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from './config.ts'
 
+const quiet = () => {}
+
+function failure(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env, quiet)
+  } catch (error) {
+    if (error instanceof ConfigError) return error
+    throw error
+  }
+  throw new Error(`accepted ${JSON.stringify(env)}`)
+}
+
 describe('loadConfig', () => {
   it('has working defaults', () => {
-    const config = loadConfig({})
+    const config = loadConfig({}, quiet)
     expect(config).toMatchObject({ PORT: 3000, TOKEND_TOKEN_PREFIX: 'tk', TOKEND_CACHE_MAX_ENTRIES: 100_000 })
     expect(config).toMatchObject({
       TOKEND_SIGNUP: 'closed',
@@ -11,40 +23,113 @@ describe('loadConfig', () => {
       TOKEND_ARGON2_MEMORY_KIB: 19_456,
       TOKEND_ARGON2_TIME_COST: 2,
       TOKEND_PASSWORD_HASH_CONCURRENCY: 2,
+      TOKEND_KEY_CREATION_WINDOW_MS: 60_000,
+      TOKEND_TRACK_LAST_USED: true,
     })
     expect(config.DATABASE_URL).toBeUndefined()
     expect(config.TOKEND_DATA_DIR).toMatch(/\.data\/tokend$/)
   })
 
+  it('believes no proxy unless told which', () => {
+    expect(loadConfig({}, quiet).TOKEND_TRUST_PROXY).toBe(false)
+    expect(loadConfig({ TOKEND_TRUST_PROXY: 'loopback, uniquelocal' }, quiet).TOKEND_TRUST_PROXY).toBe(
+      'loopback, uniquelocal',
+    )
+  })
+
   it('treats empty strings as unset', () => {
-    expect(loadConfig({ DATABASE_URL: '', TOKEND_BOOTSTRAP_TOKEN_FILE: '' })).toMatchObject({
-      DATABASE_URL: undefined,
-      TOKEND_BOOTSTRAP_TOKEN_FILE: undefined,
-    })
+    const config = loadConfig({ DATABASE_URL: '', TOKEND_BOOTSTRAP_TOKEN_FILE: '', PORT: '' }, quiet)
+    expect([config.DATABASE_URL, config.TOKEND_BOOTSTRAP_TOKEN_FILE, config.PORT]).toEqual([undefined, undefined, 3000])
   })
 
   it.each([
-    [{ PORT: 'eighty' }, 'PORT'],
-    [{ PORT: '70000' }, 'PORT'],
-    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
-    [{ TOKEND_TOKEN_PREFIX: 'TK' }, 'TOKEND_TOKEN_PREFIX'],
-    [{ TOKEND_CACHE_TTL_MS: '120000' }, 'TOKEND_CACHE_TTL_MS'],
-    [{ TOKEND_CACHE_MAX_ENTRIES: '0' }, 'TOKEND_CACHE_MAX_ENTRIES'],
-    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
-    [{ TOKEND_SIGNUP: 'maybe' }, 'TOKEND_SIGNUP'],
-    [{ TOKEND_TRIAL_KEY_DAYS: '14' }, 'TOKEND_TRIAL_KEY_DAYS'],
+    [{ PORT: 'eighty' }, 'PORT: must be a whole number'],
+    [{ PORT: '70000' }, 'PORT: must be at most 65535'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL: must be a postgres:// URL'],
+    [{ TOKEND_TOKEN_PREFIX: 'TK' }, 'TOKEND_TOKEN_PREFIX: must be 2–8 lowercase letters'],
+    [{ TOKEND_CACHE_TTL_MS: '120000' }, 'TOKEND_CACHE_TTL_MS: must be between 0ms and 1m'],
+    [{ TOKEND_CACHE_TTL_MS: '2m' }, 'TOKEND_CACHE_TTL_MS: must be between 0ms and 1m'],
+    [
+      { TOKEND_CACHE_TTL_MS: 'soon' },
+      'TOKEND_CACHE_TTL_MS: must be a duration such as 90s, 15m or 7d, or a number of ms',
+    ],
+    [{ TOKEND_CACHE_MAX_ENTRIES: '0' }, 'TOKEND_CACHE_MAX_ENTRIES: must be at least 1'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent'],
+    [{ TOKEND_SIGNUP: 'maybe' }, 'TOKEND_SIGNUP: must be one of open, closed'],
+    [{ TOKEND_TRIAL_KEY_DAYS: '14' }, 'TOKEND_TRIAL_KEY_DAYS: must be between 15d and 90d'],
     [{ TOKEND_TRIAL_KEY_DAYS: '91' }, 'TOKEND_TRIAL_KEY_DAYS'],
-    [{ TOKEND_ARGON2_MEMORY_KIB: '4096' }, 'TOKEND_ARGON2_MEMORY_KIB'],
+    [{ TOKEND_ARGON2_MEMORY_KIB: '4096' }, 'TOKEND_ARGON2_MEMORY_KIB: must be at least 19456'],
     [{ TOKEND_ARGON2_TIME_COST: '1' }, 'TOKEND_ARGON2_TIME_COST'],
     [{ TOKEND_PASSWORD_HASH_CONCURRENCY: '0' }, 'TOKEND_PASSWORD_HASH_CONCURRENCY'],
-  ])('rejects %o with one line naming %s', (env, name) => {
-    expect(() => loadConfig(env)).toThrow(ConfigError)
-    try {
-      loadConfig(env)
-    } catch (error) {
-      const message = (error as Error).message
-      expect(message.startsWith(`invalid configuration: ${name}:`)).toBe(true)
-      expect(message).not.toContain('\n')
-    }
+    [{ TOKEND_TRUST_PROXY: 'loopback; drop' }, 'TOKEND_TRUST_PROXY: must be none, or a comma-separated list'],
+  ])('rejects %o with one line naming the variable', (env, message) => {
+    const error = failure(env)
+    expect(error.message.startsWith(`invalid configuration: ${message}`)).toBe(true)
+    expect(error.message).not.toContain('\n')
+  })
+
+  it('reports every bad variable at once, one line each, without their values', () => {
+    const error = failure({
+      PORT: 'eighty',
+      TOKEND_SIGNUP: 'maybe',
+      TOKEND_CACHE_TTL_MS: '90s',
+      SMTP_URL: 'http://secret@x',
+    })
+    expect(error.message.split('\n')).toEqual([
+      'invalid configuration, 4 variables:',
+      '  PORT: must be a whole number',
+      '  TOKEND_CACHE_TTL_MS: must be between 0ms and 1m',
+      '  SMTP_URL: must be an smtp:// or smtps:// URL',
+      '  TOKEND_SIGNUP: must be one of open, closed',
+    ])
+    expect(error.message).not.toContain('secret')
+  })
+
+  it('takes durations with units, and plain numbers in the unit of the name', () => {
+    const config = loadConfig(
+      {
+        TOKEND_CACHE_TTL_MS: '30s',
+        TOKEND_NEGATIVE_CACHE_TTL_MS: '1500',
+        TOKEND_REMINDER_INTERVAL_MS: '15m',
+        TOKEND_LOGIN_WINDOW_S: '1h',
+        TOKEND_TRIAL_KEY_DAYS: '15d',
+        TOKEND_LISTENER_HEARTBEAT_MS: '250ms',
+        TOKEND_LAST_USED_FLUSH_MS: '2.5s',
+      },
+      quiet,
+    )
+    expect(config).toMatchObject({
+      TOKEND_CACHE_TTL_MS: 30_000,
+      TOKEND_NEGATIVE_CACHE_TTL_MS: 1_500,
+      TOKEND_REMINDER_INTERVAL_MS: 900_000,
+      TOKEND_LOGIN_WINDOW_S: 3_600,
+      TOKEND_TRIAL_KEY_DAYS: 15,
+      TOKEND_LISTENER_HEARTBEAT_MS: 250,
+      TOKEND_LAST_USED_FLUSH_MS: 2_500,
+    })
+    expect(failure({ TOKEND_LOGIN_WINDOW_S: '1500ms' }).message).toBe(
+      'invalid configuration: TOKEND_LOGIN_WINDOW_S: must be a whole number of s',
+    )
+  })
+
+  it('warns about an unknown TOKEND_ variable, naming the closest known one, and starts anyway', () => {
+    const warnings: string[] = []
+    const config = loadConfig({ TOKEND_SIGN_UP: 'open', TOKEND_URL: 'http://x', OTHER_THING: '1' }, (message) =>
+      warnings.push(message),
+    )
+    expect(config.TOKEND_SIGNUP).toBe('closed')
+    expect(warnings).toEqual(['TOKEND_SIGN_UP is not a setting of this service; did you mean TOKEND_SIGNUP? (ignored)'])
+  })
+
+  it('keeps test switches out of production: they work, with a warning', () => {
+    const warnings: string[] = []
+    const config = loadConfig({ TOKEND_TRACK_LAST_USED: 'false', TOKEND_KEY_CREATION_WINDOW_MS: '3s' }, (message) =>
+      warnings.push(message),
+    )
+    expect(config).toMatchObject({ TOKEND_TRACK_LAST_USED: false, TOKEND_KEY_CREATION_WINDOW_MS: 3_000 })
+    expect(warnings).toEqual([
+      'TOKEND_KEY_CREATION_WINDOW_MS is a switch for tests and benchmarks, not a production setting',
+      'TOKEND_TRACK_LAST_USED is a switch for tests and benchmarks, not a production setting',
+    ])
   })
 })

@@ -1,4 +1,4 @@
-export { configSchema } from './config.ts'
+export { configSchema, loadConfig, testingSchema } from './config.ts'
 export type { Principal } from './principal.ts'
 export type { AppRouter, RouterInputs, RouterOutputs } from './router.ts'
 export type { IssuedToken, TokenInfo } from './tokens/token.service.ts'

@@ -48,7 +48,8 @@ export function createApp(options: AppOptions): App {
       embedded = await startEmbeddedPostgres({
         dataDir: config.VOICE_API_DATA_DIR,
         port: config.VOICE_API_EMBEDDED_PG_PORT,
-        password: 'voice-api-embedded',
+        portVariable: 'VOICE_API_EMBEDDED_PG_PORT',
+        legacyPassword: 'voice-api-embedded',
         logger,
       })
       databaseUrl = embedded.url

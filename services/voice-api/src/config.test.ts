@@ -53,4 +53,28 @@ describe('voice-api config', () => {
       expect(error?.message).not.toContain('\n')
     }
   })
+
+  it('reports every bad variable at once, warns about unknown VOICE_API_ ones, takes durations', () => {
+    const error = (() => {
+      try {
+        loadConfig({ PORT: 'eighty', TOKEND_CACHE: 'true', TOKEND_SERVICE_KEY: `${key}x` }, () => {})
+      } catch (caught) {
+        return caught as Error
+      }
+    })()
+    expect(error?.message.split('\n')).toEqual([
+      'invalid configuration, 3 variables:',
+      '  PORT: must be a whole number',
+      '  TOKEND_CACHE: must be one of on, off',
+      '  TOKEND_SERVICE_KEY: not a tk_ access key',
+    ])
+    const warnings: string[] = []
+    const config = loadConfig({ TOKEND_SERVICE_KEY: key, TOKEND_TIMEOUT_MS: '1.5s', VOICE_API_DATADIR: '/x' }, (m) =>
+      warnings.push(m),
+    )
+    expect(config.TOKEND_TIMEOUT_MS).toBe(1_500)
+    expect(warnings).toEqual([
+      'VOICE_API_DATADIR is not a setting of this service; did you mean VOICE_API_DATA_DIR? (ignored)',
+    ])
+  })
 })

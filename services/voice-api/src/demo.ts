@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
-import { dirname, join, relative, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { dirname, join, relative } from 'node:path'
 import { createTokendClient, type TokendClient } from '@tokend/client'
+import { findRepoRoot } from '@tokend/devdb'
 import { z } from 'zod'
 
 /**
@@ -12,10 +12,11 @@ import { z } from 'zod'
  * still verify), then a curl example to try. Ctrl-C stops both.
  */
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
+const root = findRepoRoot()
 const config = z
   .object({
-    TOKEND_PORT: z.coerce.number().int().min(1).max(65_535).default(3000),
+    // tokend's own port variable; voice-api's is VOICE_API_PORT here (PORT when run alone).
+    PORT: z.coerce.number().int().min(1).max(65_535).default(3000),
     VOICE_API_PORT: z.coerce.number().int().min(1).max(65_535).default(3100),
     TOKEND_DATA_DIR: z.string().min(1).default(join(root, '.data/tokend')),
     VOICE_API_DATA_DIR: z.string().min(1).default(join(root, '.data/voice-api')),
@@ -29,7 +30,7 @@ function run(name: string, dir: string, env: Record<string, string>, ready: RegE
   const serviceDir = join(root, dir)
   // The demo runs on the embedded default: a DATABASE_URL meant for something else must not leak in.
   const { DATABASE_URL: _ignored, PORT: _port, ...inherited } = process.env
-  const child = spawn(join(serviceDir, 'node_modules/.bin/tsx'), ['src/main.ts'], {
+  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/main.js'], {
     cwd: serviceDir,
     env: { ...inherited, HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -86,8 +87,8 @@ process.on('SIGINT', () => void stop(0))
 process.on('SIGTERM', () => void stop(0))
 
 try {
-  const tokendUrl = `http://127.0.0.1:${config.TOKEND_PORT}`
-  await run('tokend', 'services/auth', { PORT: String(config.TOKEND_PORT) }, /"msg":"tokend listening"/)
+  const tokendUrl = `http://127.0.0.1:${config.PORT}`
+  await run('tokend', 'services/auth', { PORT: String(config.PORT) }, /"msg":"tokend listening"/)
   const bootstrapFile = join(config.TOKEND_DATA_DIR, 'bootstrap.key')
   const bootstrapKey = (await readFile(bootstrapFile, 'utf8').catch(() => '')).trim()
   if (!bootstrapKey) throw new Error(`no bootstrap key in ${bootstrapFile}`)

@@ -13,13 +13,13 @@ export interface RequestInfo {
 }
 
 /**
- * `TOKEND_TRUST_PROXY` as express reads `trust proxy`: `false` (trust nobody: the
+ * `TOKEND_TRUST_PROXY` as express reads `trust proxy`: `none`/`false` (trust nobody: the
  * socket's address is the client's), `true`, a hop count, or addresses and subnets
  * (`loopback`, `10.0.0.0/8, 127.0.0.1`).
  */
-export function compileTrust(setting: string): Trust {
-  const value = setting.trim()
-  if (value === '' || value === 'false') return () => false
+export function compileTrust(setting: string | false): Trust {
+  const value = setting === false ? 'false' : setting.trim()
+  if (value === '' || value === 'false' || value === 'none') return () => false
   if (value === 'true') return () => true
   if (/^\d+$/.test(value)) {
     const hops = Number(value)

@@ -1,0 +1,76 @@
+/**
+ * What `@tokend/auth` contributes to the client's public types, for the declarations
+ * published with the package (tsup.config.ts maps `@tokend/auth` here): the verify wire
+ * types in full, and the router untyped (`trpc` is `TRPCClient<any>` outside the monorepo), so the package's types need
+ * neither tokend's sources nor its dependencies. test/published-types.test.ts checks that
+ * these equal tokend's own.
+ */
+
+type Environment = 'live' | 'test'
+type Role = 'admin' | 'manager'
+type DenialReason =
+  | 'MALFORMED'
+  | 'NOT_FOUND'
+  | 'EXPIRED'
+  | 'REVOKED'
+  | 'DISABLED'
+  | 'ACCOUNT_SUSPENDED'
+  | 'INSUFFICIENT_SCOPE'
+  | 'WRONG_ENVIRONMENT'
+  | 'RATE_LIMITED'
+
+export type VerifyResult =
+  | {
+      valid: true
+      kind: 'access_key'
+      tokenId: string
+      accountId: string
+      environment: Environment
+      role: Role
+      scopes: string[]
+      name: string
+      expiresAt: string | null
+    }
+  | {
+      valid: true
+      kind: 'session'
+      /** The session id. */
+      tokenId: string
+      userId: string
+      accountId: string
+      environment: Environment
+      role: Role
+      scopes: string[]
+      /** The username. */
+      name: string
+      expiresAt: string
+    }
+  | {
+      valid: true
+      kind: 'direct'
+      /** The direct link's id. */
+      tokenId: string
+      accountId: string
+      environment: Environment
+      role: null
+      scopes: string[]
+      name: string
+      expiresAt: string
+      resource: { type: string; id: string }
+    }
+  | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number }
+
+export interface RouterInputs {
+  token: {
+    verify: {
+      token: string
+      require?:
+        | { scopes?: string[] | undefined; environment?: Environment | undefined; role?: Role | undefined }
+        | undefined
+      ratelimit?: { name: string; limit: number; windowMs: number } | undefined
+    }
+  }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: tokend's procedures are untyped outside the monorepo
+export type AppRouter = any

@@ -1,0 +1,1 @@
+export { ConfigError, closest, duration, integer, optionalString, type Problem, parseEnvironment } from './settings.ts'
