@@ -1,4 +1,4 @@
-import { digestBytes, type Environment, parseKey } from '@tokend/keys'
+import { type DenialReason, digestBytes, type Environment, parseKey } from '@tokend/keys'
 import { z } from 'zod'
 import { cacheKey } from '../cache/cache-key.ts'
 import type { KeyRecord } from '../cache/key-record.ts'
@@ -8,16 +8,8 @@ import type { AccessKeyPrincipal, Credential, Principal, Role } from '../princip
 import { checkJwt, looksLikeJwt } from '../sessions/jwt.ts'
 import { environment, role, scope } from '../validation.ts'
 
-export type DenialReason =
-  | 'MALFORMED'
-  | 'NOT_FOUND'
-  | 'EXPIRED'
-  | 'REVOKED'
-  | 'DISABLED'
-  | 'ACCOUNT_SUSPENDED'
-  | 'INSUFFICIENT_SCOPE'
-  | 'WRONG_ENVIRONMENT'
-  | 'RATE_LIMITED'
+/** Why verify refused a credential: declared once, beside the HTTP refusals that map each (@tokend/keys). */
+export type { DenialReason }
 
 /**
  * A verification's answer. Sessions and direct tokens hold no scopes; a direct token
