@@ -23,7 +23,7 @@ import { introspection } from './edge/introspect.ts'
 import { UnauthenticatedError } from './errors.ts'
 import { type GrpcServer, startGrpcServer } from './grpc/grpc-server.ts'
 import { TRPC_HEADERS, withFastVerify } from './http/fast-verify.ts'
-import { reportError } from './http/report.ts'
+import { answerUnexpected, reportError } from './http/report.ts'
 import { compileTrust, requestId, type Trust } from './http/request-meta.ts'
 import { API_HEADERS, openApiDocument, REST_BASE, restApi, sendJson } from './http/rest.ts'
 import { Metrics } from './metrics/metrics.ts'
@@ -251,20 +251,9 @@ function guarded(deps: Deps, handler: (req: IncomingMessage, res: ServerResponse
     try {
       handler(req, res)
     } catch (error) {
-      failed(deps, error, req, res)
+      answerUnexpected(deps, error, req, res)
     }
   }
-}
-
-function failed(deps: Deps, error: unknown, req: IncomingMessage, res: ServerResponse): void {
-  const id = res.getHeader('x-request-id')
-  deps.metrics.unexpected('request')
-  deps.logger.error({ err: error, requestId: id, path: req.url?.split('?')[0] }, 'request failed')
-  if (res.headersSent) {
-    res.destroy()
-    return
-  }
-  sendJson(res, 500, { error: { code: 'internal', message: 'internal error', requestId: id } })
 }
 
 function buildHttpApp(deps: Deps, trust: Trust): express.Express {
@@ -345,7 +334,7 @@ function buildHttpApp(deps: Deps, trust: Trust): express.Express {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route' } })
   })
   app.use((error: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    failed(deps, error, req, res)
+    answerUnexpected(deps, error, req, res)
   })
   return app
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { findCredential } from '@tokend/keys'
 import type { Deps } from '../deps.ts'
 import type { Handler } from '../http/fast-verify.ts'
-import { reportError } from '../http/report.ts'
+import { answerUnexpected, reportError } from '../http/report.ts'
 import { requestId } from '../http/request-meta.ts'
 import { restError, sendJson } from '../http/rest.ts'
 import { toTRPCError } from '../trpc.ts'
@@ -35,7 +35,7 @@ export function withForwardAuth(deps: Deps, next: Handler): Handler {
   return (req, res) => {
     const url = req.url ?? ''
     if (url === EDGE_AUTH || url.startsWith(`${EDGE_AUTH}?`) || url.startsWith(`${EDGE_AUTH}/`)) {
-      void forwardAuth(deps, req, res)
+      forwardAuth(deps, req, res).catch((error: unknown) => answerUnexpected(deps, error, req, res))
       return
     }
     next(req, res)

@@ -8,7 +8,7 @@ import { UnauthenticatedError } from '../errors.ts'
 import { answerVerify, type VerifyInput, type VerifyResult, verifyInput } from '../tokens/verify.ts'
 import { errorHeaders, errorShape, toTRPCError } from '../trpc.ts'
 import { nulPath } from '../validation.ts'
-import { reportError } from './report.ts'
+import { answerUnexpected, reportError } from './report.ts'
 import { type RequestInfo, requestId, type Trust } from './request-meta.ts'
 import { API_HEADERS, REST_BASE, restError, sendJson } from './rest.ts'
 
@@ -49,18 +49,21 @@ export function withFastVerify(deps: Deps, trust: Trust, fallback: Handler): Han
       fallback(req, res)
       return
     }
-    getRawBody(req, { length: req.headers['content-length'], limit: MAX_BODY, encoding: 'utf8' }).then(
-      (body) => {
-        const inputs = parseCalls(body, route)
-        if (inputs === null) {
-          req.body = body
-          fallback(req, res)
-          return
-        }
-        return answer(deps, { id: requestId(req, res), trust }, req, res, route, inputs)
-      },
-      () => res.destroy(),
-    )
+    getRawBody(req, { length: req.headers['content-length'], limit: MAX_BODY, encoding: 'utf8' })
+      .then(
+        (body) => {
+          const inputs = parseCalls(body, route)
+          if (inputs === null) {
+            req.body = body
+            fallback(req, res)
+            return
+          }
+          return answer(deps, { id: requestId(req, res), trust }, req, res, route, inputs)
+        },
+        // The client went away or sent less than it announced: nobody is left to answer.
+        () => res.destroy(),
+      )
+      .catch((error: unknown) => answerUnexpected(deps, error, req, res))
   }
 }
 

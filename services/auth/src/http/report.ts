@@ -1,6 +1,8 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TRPCError } from '@trpc/server'
 import type { Logger } from 'pino'
 import type { Deps } from '../deps.ts'
+import { sendJson } from './rest.ts'
 
 /**
  * What every transport does with an error it answers: an unexpected one is logged with
@@ -19,4 +21,25 @@ export function reportError(
   } else if (error.code === 'SERVICE_UNAVAILABLE') {
     log.warn({ err: error.cause, path: where.path, requestId: where.requestId }, 'database unavailable')
   }
+}
+
+/**
+ * The last line of defence for a request: an error that escaped its handler is logged
+ * with the request id and counted, and the request is answered 500 (or cut, when its
+ * answer had already begun). The process carries on.
+ */
+export function answerUnexpected(
+  deps: Pick<Deps, 'logger' | 'metrics'>,
+  error: unknown,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
+  const id = res.getHeader('x-request-id')
+  deps.metrics.unexpected('request')
+  deps.logger.error({ err: error, requestId: id, path: req.url?.split('?')[0] }, 'request failed')
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  sendJson(res, 500, { error: { code: 'internal', message: 'internal error', requestId: id } })
 }
