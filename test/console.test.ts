@@ -82,7 +82,7 @@ function row(target: Page, name: string | RegExp) {
 
 /** Runs the `tokend` CLI as a person at a terminal would. */
 async function cli(args: string[], key: string): Promise<string> {
-  const child = spawn(process.execPath, [join(repoRoot, 'packages/cli/bin/tokend.js'), ...args], {
+  const child = spawn(process.execPath, [join(repoRoot, 'packages/cli/dist/tokend.js'), ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TOKEND_URL: tokend.url, TOKEND_KEY: key },
   })
   let output = ''
