@@ -71,6 +71,8 @@ describe.skipIf(!root)('the README start command, as root in a private directory
         HOME: process.env.HOME ?? '/root',
         PORT: String(port),
         TOKEND_EMBEDDED_PG_PORT: String(await freePort()),
+        // Not the default 3001: other tests' tokends run beside this one.
+        TOKEND_GRPC_PORT: String(await freePort()),
       },
     })
     child.stdout?.on('data', (chunk) => (output += chunk))

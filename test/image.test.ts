@@ -64,6 +64,8 @@ describe("the image's runtime stage", () => {
         NODE_ENV: 'production',
         HOST: '127.0.0.1',
         PORT: port,
+        // Not the default 3001: other tests' tokends run beside this one.
+        TOKEND_GRPC_PORT: String(await freePort()),
         DATABASE_URL: database.url,
         TOKEND_BOOTSTRAP_TOKEN_FILE: join(work, 'bootstrap.key'),
       },
