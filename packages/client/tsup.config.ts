@@ -15,7 +15,10 @@ export default defineConfig({
   dts: {
     resolve: [/^@tokend\//],
     // The router is `any` there: emit without checking again (`pnpm typecheck` checks with the real one).
-    compilerOptions: { paths: { '@tokend/auth': ['./src/published-auth-types.ts'] }, noCheck: true },
+    compilerOptions: {
+      paths: { '@tokend/auth': ['./src/published-auth-types.ts'], '@tokend/keys': ['../keys/src/index.ts'] },
+      noCheck: true,
+    },
   },
   clean: true,
   sourcemap: true,
