@@ -100,9 +100,11 @@ function parseCalls(body: string, route: Route): VerifyInput[] | null {
     const calls = json as Record<string, unknown>
     raws = Array.from({ length: route.batch }, (_, index) => calls[index])
   } else return null
+  // JSON can only carry NUL escaped, so a body without the escape needs no walk.
+  const mayHoldNul = body.includes('\\u0000')
   const inputs: VerifyInput[] = []
   for (const raw of raws) {
-    if (nulPath(raw) !== null) return null
+    if (mayHoldNul && nulPath(raw) !== null) return null
     const parsed = verifyInput.safeParse(raw)
     if (!parsed.success) return null
     inputs.push(parsed.data)
