@@ -18,6 +18,7 @@ import { parse, parseAllDocuments } from 'yaml'
 const infra = join(repoRoot, 'infra')
 const tokendVariables = new Set(Object.keys(configSchema.shape))
 const tokendDefaultPort = String(configSchema.parse({}).PORT)
+const tokendGrpcPort = String(configSchema.parse({}).TOKEND_GRPC_PORT)
 const voiceApiVariables = new Set(Object.keys(voiceApiSchema.shape))
 /** Read by compose.yaml itself for interpolation, never handed to a service as such. */
 const composeOnlyVariables = new Set(['POSTGRES_PASSWORD'])
@@ -228,7 +229,7 @@ describe('infra/Dockerfile', () => {
     ])
     const env = all(runtime, 'ENV')
     expect(env).toContain(`PORT=${tokendDefaultPort}`)
-    expect(all(runtime, 'EXPOSE')).toEqual([tokendDefaultPort])
+    expect(all(runtime, 'EXPOSE')).toEqual([`${tokendDefaultPort} ${tokendGrpcPort}`])
     const healthcheck = all(runtime, 'HEALTHCHECK')[0] ?? ''
     expect(healthcheck).toContain("'http://127.0.0.1:' + process.env.PORT + '/healthz'")
   })
@@ -303,6 +304,9 @@ describe('infra/k8s', () => {
       const port = env.find((e) => e.name === 'PORT')?.value
       expect(port).toBe(tokendDefaultPort)
       expect(String(containerPort)).toBe(port)
+      const grpc = env.find((e) => e.name === 'TOKEND_GRPC_PORT')?.value
+      expect(grpc).toBe(tokendGrpcPort)
+      expect(String(portOf('grpc'))).toBe(grpc)
     })
 
     it('takes DATABASE_URL from the Secret, never from a value', () => {
@@ -351,7 +355,10 @@ describe('infra/k8s', () => {
       expect(deployment.spec.selector.matchLabels).toEqual(labels)
       const service = ofKind('Service')
       expect(service.spec.selector).toEqual(labels)
-      expect(service.spec.ports.map((port: Manifest) => portOf(port.targetPort))).toEqual([containerPort])
+      expect(service.spec.ports.map((port: Manifest) => portOf(port.targetPort))).toEqual([
+        containerPort,
+        portOf('grpc'),
+      ])
       expect(ofKind('PodDisruptionBudget').spec.selector.matchLabels).toEqual(labels)
       const hpa = ofKind('HorizontalPodAutoscaler')
       expect(hpa.spec.scaleTargetRef).toEqual({
