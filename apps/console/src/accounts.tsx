@@ -221,15 +221,7 @@ export function AccountsPage() {
           </table>
         </TableWrap>
       )}
-      {list.data && (
-        <Pager
-          label="Accounts"
-          page={pages.page}
-          hasNext={Boolean(list.data.nextCursor)}
-          onPrevious={pages.previous}
-          onNext={() => pages.next(list.data.nextCursor)}
-        />
-      )}
+      {list.data && <Pager label="Accounts" pages={pages} nextCursor={list.data.nextCursor} />}
     </>
   )
 }

@@ -183,15 +183,7 @@ export function AuditPage() {
           </table>
         </TableWrap>
       )}
-      {list.data && (
-        <Pager
-          label="Audit"
-          page={pages.page}
-          hasNext={Boolean(list.data.nextCursor)}
-          onPrevious={pages.previous}
-          onNext={() => pages.next(list.data.nextCursor)}
-        />
-      )}
+      {list.data && <Pager label="Audit" pages={pages} nextCursor={list.data.nextCursor} />}
     </>
   )
 }

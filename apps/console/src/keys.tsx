@@ -179,13 +179,7 @@ export function KeysPage() {
               onRevoke={(key) => setDialog({ kind: 'revoke', key })}
             />
           )}
-          <Pager
-            label="Keys"
-            page={pages.page}
-            hasNext={Boolean(list.data?.nextCursor)}
-            onPrevious={pages.previous}
-            onNext={() => pages.next(list.data?.nextCursor ?? null)}
-          />
+          <Pager label="Keys" pages={pages} nextCursor={list.data?.nextCursor ?? null} />
         </>
       )}
       {dialog?.kind === 'new' && <NewKeyDialog onClose={() => setDialog(null)} />}

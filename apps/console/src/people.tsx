@@ -106,15 +106,7 @@ export function UsersPage() {
           </table>
         </TableWrap>
       )}
-      {list.data && (
-        <Pager
-          label="Users"
-          page={pages.page}
-          hasNext={Boolean(list.data.nextCursor)}
-          onPrevious={pages.previous}
-          onNext={() => pages.next(list.data.nextCursor)}
-        />
-      )}
+      {list.data && <Pager label="Users" pages={pages} nextCursor={list.data.nextCursor} />}
       {creating && <NewUserDialog onClose={() => setCreating(false)} />}
     </>
   )
@@ -265,15 +257,7 @@ export function DirectsPage() {
           </table>
         </TableWrap>
       )}
-      {list.data && (
-        <Pager
-          label="Direct links"
-          page={pages.page}
-          hasNext={Boolean(list.data.nextCursor)}
-          onPrevious={pages.previous}
-          onNext={() => pages.next(list.data.nextCursor)}
-        />
-      )}
+      {list.data && <Pager label="Direct links" pages={pages} nextCursor={list.data.nextCursor} />}
       {creating && <NewDirectDialog onClose={() => setCreating(false)} />}
     </>
   )

@@ -177,32 +177,22 @@ export function When({ at, never = '—', withTime = false }: { at: string | nul
   )
 }
 
-/** Previous / next over cursor pages. */
-export function Pager({
-  page,
-  hasNext,
-  onPrevious,
-  onNext,
-  label,
-}: {
-  page: number
-  hasNext: boolean
-  onPrevious: () => void
-  onNext: () => void
-  label: string
-}) {
+/** Previous / next over cursor pages: `nextCursor` is the listing's, null on its last page. */
+export function Pager({ label, pages, nextCursor }: { label: string; pages: CursorPages; nextCursor: string | null }) {
   return (
     <nav className="pager" aria-label={`${label} pages`}>
-      <button type="button" onClick={onPrevious} disabled={page === 0}>
+      <button type="button" onClick={pages.previous} disabled={pages.page === 0}>
         Previous
       </button>
-      <span>Page {page + 1}</span>
-      <button type="button" onClick={onNext} disabled={!hasNext}>
+      <span>Page {pages.page + 1}</span>
+      <button type="button" onClick={() => pages.next(nextCursor)} disabled={!nextCursor}>
         Next
       </button>
     </nav>
   )
 }
+
+type CursorPages = ReturnType<typeof useCursorPages>
 
 /** A stack of cursors for cursor-paged listings. */
 export function useCursorPages() {
