@@ -6,7 +6,7 @@ import { Caller, type RunningTokend, repoRoot, startTokend } from '@tokend/testi
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { seriousViolations } from './console/axe.ts'
-import { ensureChromium } from './console/chromium.ts'
+import { ensureDebianProgram } from './support/debian.ts'
 
 /**
  * The web console (apps/console) end to end: real Chromium (Debian's, driven by
@@ -94,7 +94,7 @@ async function cli(args: string[], key: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  const executablePath = ensureChromium()
+  const executablePath = await ensureDebianProgram('chromium')
   if (!existsSync(join(repoRoot, 'apps/console/dist/index.html'))) {
     throw new Error('the console is not built: run `pnpm build:console` (`pnpm test` does)')
   }

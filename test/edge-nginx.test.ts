@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, existsSync, openSync } from 'node:fs'
+import { closeSync, openSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -15,20 +15,13 @@ import {
   startVoiceApiProcess,
 } from '@tokend/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureDebianProgram } from './support/debian.ts'
 
 /**
  * infra/nginx/voice-api.conf with a real nginx in front of a real voice-api, asking a
  * real tokend (auth_request → /edge/auth) about every request. Between nginx and
  * voice-api sits a pass-through that records the headers voice-api receives.
  */
-
-// As test/nginx.test.ts finds it: Debian's nginx (.ci/run installs it when missing).
-function findNginx(): string {
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin']
-  const found = dirs.map((dir) => join(dir, 'nginx')).find((path) => existsSync(path))
-  if (!found) throw new Error('nginx is not installed: `apt-get install -y nginx` (.ci/run does this when missing)')
-  return found
-}
 
 let prefix: string
 let tokend: RunningTokend
@@ -60,7 +53,7 @@ function startRecorder(target: URL, port: number): Promise<Server> {
 }
 
 beforeAll(async () => {
-  const nginxPath = findNginx()
+  const nginxPath = await ensureDebianProgram('nginx')
   prefix = await mkdtemp(join(tmpdir(), 'tokend-edge-nginx-'))
   tokend = await startTokend()
   operator = new Caller(tokend.url, tokend.bootstrapKey)
@@ -118,7 +111,7 @@ beforeAll(async () => {
     if (waited > 15_000 || nginx.exitCode !== null) throw new Error(`nginx did not start:\n${output}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-}, 120_000)
+}, 480_000) // apt-get may first have to install nginx (and wait for another install)
 
 afterAll(async () => {
   if (nginx && nginx.exitCode === null) {

@@ -1,49 +1,18 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { closeSync, openSync, readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { freePort, freshDatabase, repoRoot, type ServiceProcess, startTokendProcess } from '@tokend/testing'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ensureDebianProgram } from './support/debian.ts'
 
 /**
  * compose.yaml's topology with real processes instead of containers: three tokend
  * replicas on one Postgres database, behind Debian's nginx running infra/nginx/nginx.conf.
  * The file is used as it is, except for the replica addresses and the listen port.
  */
-
-const NGINX_MISSING =
-  'nginx is not installed, and this test could not install it (it does so with apt-get when run as root). ' +
-  'This test runs infra/nginx/nginx.conf with a real nginx: install it, e.g. `apt-get install -y nginx`.'
-
-function findNginx(): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin']
-  return dirs.map((dir) => join(dir, 'nginx')).find((path) => existsSync(path))
-}
-
-/**
- * nginx, installed with Debian's package when it is missing and this runs as root (as the
- * README's test command does on a fresh machine); otherwise the reason, at once.
- */
-async function ensureNginx(): Promise<string> {
-  const found = findNginx()
-  if (found) return found
-  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-    const run = promisify(execFile)
-    await run('apt-get', ['update', '-qq'], { env, timeout: 240_000 }).catch(() => {})
-    await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'nginx'], { env, timeout: 240_000 }).catch(
-      (error: Error) => {
-        throw new Error(`${NGINX_MISSING} apt-get said: ${error.message.split('\n').slice(-2).join(' ')}`)
-      },
-    )
-  }
-  const installed = findNginx()
-  if (!installed) throw new Error(NGINX_MISSING)
-  return installed
-}
 
 /** compose.yaml's nginx.conf with the replicas at `upstreams` and nginx on loopback `port`. */
 function renderNginxConf(conf: string, upstreams: string[], port: number): string {
@@ -137,7 +106,7 @@ describe('three tokend replicas behind nginx (infra/nginx/nginx.conf)', () => {
   let operatorKey: string
 
   beforeAll(async () => {
-    nginxBinary = await ensureNginx() // installed, or fail at once with the reason, before anything starts
+    nginxBinary = await ensureDebianProgram('nginx') // installed, or fail at once with the reason, before anything starts
     prefix = await mkdtemp(join(tmpdir(), 'tokend-nginx-'))
     database = await freshDatabase()
     const ports = [await freePort(), await freePort(), await freePort()]
