@@ -1,5 +1,5 @@
-import { Caller, clusterUrl, type Replicas, startReplicas } from '@tokend/testing'
-import pg from 'pg'
+import { Caller, clusterUrl, query, type Replicas, startReplicas } from '@tokend/testing'
+import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 /** SPEC §9's limits across three real replica processes sharing one database. */
@@ -21,15 +21,8 @@ afterAll(() => cluster?.stop())
 const at = (i: number) => callers[i % callers.length] as Caller
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-async function sql<T extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: cluster.databaseUrl })
-  await client.connect()
-  try {
-    return (await client.query<T>(text, values)).rows
-  } finally {
-    await client.end()
-  }
-}
+const sql = <T extends pg.QueryResultRow>(text: string, values: unknown[] = []) =>
+  query<T>(cluster.databaseUrl, text, values)
 
 async function newAccount(name: string) {
   const reply = await at(0).mutation('account.create', { name, plan: 'paid' })

@@ -3,8 +3,7 @@ import { closeSync, openSync, readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, freshDatabase, repoRoot, type ServiceProcess, startTokendProcess } from '@tokend/testing'
-import pg from 'pg'
+import { freePort, freshDatabase, query, repoRoot, type ServiceProcess, startTokendProcess } from '@tokend/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureDebianProgram } from './support/debian.ts'
 
@@ -186,17 +185,12 @@ describe('three tokend replicas behind nginx (infra/nginx/nginx.conf)', () => {
     // nginx's $request_id (32 hex digits), not a UUID that tokend would make itself.
     expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f]{32}$/)
 
-    const client = new pg.Client({ connectionString: database.url })
-    await client.connect()
-    try {
-      const audit = await client.query(
-        "select address, request_id from audit_events where action = 'token.issue' and target_id = $1",
-        [given.data.id],
-      )
-      expect(audit.rows).toEqual([{ address: '127.0.0.1', request_id: requestId }])
-    } finally {
-      await client.end()
-    }
+    const audit = await query(
+      database.url,
+      "select address, request_id from audit_events where action = 'token.issue' and target_id = $1",
+      [given.data.id],
+    )
+    expect(audit).toEqual([{ address: '127.0.0.1', request_id: requestId }])
   })
 
   it('streams change events through nginx as they happen', async () => {

@@ -1,6 +1,13 @@
 import { digestKey, generateKey } from '@tokend/keys'
-import { Caller, type Replicas, type RunningPostgres, startEmbeddedPostgres, startReplicas } from '@tokend/testing'
-import pg from 'pg'
+import {
+  Caller,
+  query,
+  type Replicas,
+  type RunningPostgres,
+  startEmbeddedPostgres,
+  startReplicas,
+} from '@tokend/testing'
+import type pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 /**
@@ -25,15 +32,8 @@ afterAll(async () => {
   await postgres?.destroy()
 })
 
-async function sql<T extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: cluster.databaseUrl })
-  await client.connect()
-  try {
-    return (await client.query<T>(text, values)).rows
-  } finally {
-    await client.end()
-  }
-}
+const sql = <T extends pg.QueryResultRow>(text: string, values: unknown[] = []) =>
+  query<T>(cluster.databaseUrl, text, values)
 
 const at = (i: number) => callers[i] as Caller
 

@@ -2,12 +2,12 @@ import { createTokendClient, type TokendClient } from '@tokend/client'
 import { generateKey } from '@tokend/keys'
 import {
   freshDatabase,
+  query,
   type RunningTokend,
   type ServiceProcess,
   startTokend,
   startVoiceApiProcess,
 } from '@tokend/testing'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 /**
@@ -299,16 +299,11 @@ describe('with the client cache on', () => {
 
   it('never accepts a key revoked while tokend’s change channel is cut', async () => {
     const key = await cachedKey()
-    const db = new pg.Client({ connectionString: tokend.databaseUrl })
-    await db.connect()
-    try {
-      await db.query(
-        `select pg_terminate_backend(pid) from pg_stat_activity
-          where application_name = 'tokend-listener' and datname = current_database()`,
-      )
-    } finally {
-      await db.end()
-    }
+    await query(
+      tokend.databaseUrl,
+      `select pg_terminate_backend(pid) from pg_stat_activity
+        where application_name = 'tokend-listener' and datname = current_database()`,
+    )
     await admin.trpc.token.revoke.mutate({ id: key.id })
     const statuses = new Set<number>()
     const until = Date.now() + 1_500

@@ -1,8 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { generateKey } from '@tokend/keys'
-import { freePort, type RunningTokend, startTokend } from '@tokend/testing'
-import pg from 'pg'
+import { freePort, query, type RunningTokend, startTokend } from '@tokend/testing'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createTokendClient, type TokendClient, TokendRejectedError, TokendUnavailableError } from '../src/index.ts'
 
@@ -194,17 +193,12 @@ describe('the local cache', () => {
     expect(await cached.cacheReady()).toBe(true)
     await cached.verify(key.token)
 
-    const db = new pg.Client({ connectionString: tokend.databaseUrl })
-    await db.connect()
-    try {
-      const cut = await db.query(
-        `select pg_terminate_backend(pid) from pg_stat_activity
-          where application_name = 'tokend-listener' and datname = current_database()`,
-      )
-      expect(cut.rowCount).toBe(1)
-    } finally {
-      await db.end()
-    }
+    const cut = await query(
+      tokend.databaseUrl,
+      `select pg_terminate_backend(pid) from pg_stat_activity
+        where application_name = 'tokend-listener' and datname = current_database()`,
+    )
+    expect(cut).toHaveLength(1)
     await until(() => !cached.cacheActive)
     const sent = cached.stats.networkVerifies
     // Whatever happens next, this answer came from tokend or a fresh stream, not the old cache.

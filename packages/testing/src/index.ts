@@ -2,7 +2,7 @@ import './provided.ts'
 import { inject } from 'vitest'
 import { createTestDatabase } from './postgres.ts'
 
-export { createTestDatabase, freePort, type RunningPostgres, startEmbeddedPostgres } from './postgres.ts'
+export { createTestDatabase, freePort, query, type RunningPostgres, startEmbeddedPostgres } from './postgres.ts'
 
 /** The superuser URL of the run's Postgres cluster (embedded, or TEST_DATABASE_URL). */
 export function clusterUrl(): string {

@@ -63,6 +63,15 @@ export async function createTestDatabase(adminUrl: string): Promise<{ url: strin
   }
 }
 
+/** One query on its own connection to `url`: the rows. */
+export async function query<T extends pg.QueryResultRow = pg.QueryResultRow>(
+  url: string,
+  text: string,
+  values: unknown[] = [],
+): Promise<T[]> {
+  return withClient(url, async (client) => (await client.query<T>(text, values)).rows)
+}
+
 async function withClient<T>(url: string, run: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
