@@ -100,8 +100,10 @@ export class ChangeListener extends EventEmitter<{ change: [ChangeEvent]; state:
       if (event) this.emit('change', event)
       else this.#options.logger.warn({ channel: message.channel }, 'ignored an unreadable change event')
     })
-    await client.connect()
-    await client.query(`LISTEN ${CHANGES_CHANNEL}`)
+    // pg never settles connect() when the client is ended while connecting (as stop()
+    // does): the connection's end settles it instead.
+    await Promise.race([ended, client.connect()])
+    await Promise.race([ended, client.query(`LISTEN ${CHANGES_CHANNEL}`)])
     this.#setState('subscribed')
     while (!this.#stopped) {
       await Promise.race([ended, sleep(this.#options.heartbeatMs)])
