@@ -11,6 +11,7 @@ export type DenialReason =
   | 'INSUFFICIENT_SCOPE'
   | 'WRONG_ENVIRONMENT'
   | 'RATE_LIMITED'
+  | 'IP_NOT_ALLOWED'
 
 /** The stable `error.code` of every HTTP answer that refuses a request for its credential (SPEC §10). */
 export type AuthErrorCode =
@@ -26,6 +27,7 @@ export type AuthErrorCode =
   | 'insufficient_scope'
   | 'wrong_environment'
   | 'rate_limited'
+  | 'ip_not_allowed'
   | 'auth_unavailable'
 
 /**
@@ -56,6 +58,11 @@ const DENIALS: Record<DenialReason, { status: 401 | 403 | 429; code: AuthErrorCo
   INSUFFICIENT_SCOPE: { status: 403, code: 'insufficient_scope', message: 'the credential lacks a required scope' },
   WRONG_ENVIRONMENT: { status: 403, code: 'wrong_environment', message: 'the credential is for another environment' },
   RATE_LIMITED: { status: 429, code: 'rate_limited', message: 'too many requests; retry later' },
+  IP_NOT_ALLOWED: {
+    status: 403,
+    code: 'ip_not_allowed',
+    message: "the request does not come from one of the credential's allowed networks",
+  },
 }
 
 // `error` is the RFC 6750 error code (none when nothing was sent, as section 3.1 asks).
@@ -104,7 +111,10 @@ export function denialRefusal(
   const { status, code, message } = DENIALS[denial.reason]
   const headers: Record<string, string> = {}
   if (status === 401) headers['www-authenticate'] = challenge(realm, 'invalid_token', message)
-  if (status === 403) headers['www-authenticate'] = challenge(realm, 'insufficient_scope', message, requiredScopes)
+  // RFC 6750 has no error code for a network binding: the challenge names the realm alone.
+  if (status === 403 && denial.reason === 'IP_NOT_ALLOWED')
+    headers['www-authenticate'] = challenge(realm, undefined, message)
+  else if (status === 403) headers['www-authenticate'] = challenge(realm, 'insufficient_scope', message, requiredScopes)
   if (status === 429) {
     headers['retry-after'] = String(Math.max(1, Math.ceil((denial.retryAfterMs ?? 1000) / 1000)))
   }

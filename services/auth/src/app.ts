@@ -181,7 +181,7 @@ export function createApp(options: AppOptions): App {
     sweeper.unref()
     const trust = compileTrust(config.TOKEND_TRUST_PROXY)
     const app = buildHttpApp(deps, trust)
-    const listening = createServer(guarded(deps, withForwardAuth(deps, withFastVerify(deps, trust, app))))
+    const listening = createServer(guarded(deps, withForwardAuth(deps, trust, withFastVerify(deps, trust, app))))
     server = await new Promise<Server>((resolve, reject) => {
       listening.once('error', (error) =>
         reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`)),

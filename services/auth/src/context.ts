@@ -16,7 +16,7 @@ export interface Context {
 /** The context without HTTP, so tests and in-process callers can use `createCaller`. */
 export function createContextInner(deps: Deps, meta: RequestMeta, authorization: string | undefined): Context {
   const token = bearerToken(authorization)
-  const recheck = async () => (token === null ? null : principalOf(deps, token))
+  const recheck = async () => (token === null ? null : principalOf(deps, token, meta))
   let caller: Promise<Principal | null> | undefined
   return {
     deps,

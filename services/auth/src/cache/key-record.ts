@@ -1,5 +1,6 @@
 import type { Environment } from '@tokend/keys'
 import type { Role } from '../principal.ts'
+import type { KeyControls } from '../tokens/key-controls.ts'
 
 const LIVE = 1
 const ADMIN = 2
@@ -7,6 +8,8 @@ const DISABLED = 4
 const REVOKED = 8
 const ACCOUNT_ACTIVE = 16
 const OPERATOR = 32
+/** The key is bound to networks (allowedCidrs): only these keys pay for the address check. */
+const HAS_CIDRS = 64
 
 export interface KeyFields {
   id: string
@@ -21,6 +24,8 @@ export interface KeyFields {
   revoked: boolean
   accountActive: boolean
   operator: boolean
+  /** Meta and networks (SPEC §14); null, as for most keys, when it has neither. */
+  controls?: KeyControls | null
 }
 
 // Keys share accounts and scope lists; cached entries share the strings and arrays.
@@ -37,7 +42,7 @@ function shared<T>(pool: Map<string, T>, key: string, value: T): T {
 }
 
 /**
- * What verification needs to know about one key, as the cache holds it: six fields,
+ * What verification needs to know about one key, as the cache holds it: seven fields,
  * the flags packed into one number, account ids and scope lists shared between
  * entries (SPEC §11 P9 budgets 400 bytes an entry). Read it like `KeyFields`.
  */
@@ -49,6 +54,7 @@ export class KeyRecord {
     readonly scopes: readonly string[],
     readonly expiresAt: number | null,
     private readonly flags: number,
+    readonly controls: KeyControls | null,
   ) {}
 
   static from(fields: KeyFields): KeyRecord {
@@ -58,10 +64,11 @@ export class KeyRecord {
       (fields.disabled ? DISABLED : 0) |
       (fields.revoked ? REVOKED : 0) |
       (fields.accountActive ? ACCOUNT_ACTIVE : 0) |
-      (fields.operator ? OPERATOR : 0)
+      (fields.operator ? OPERATOR : 0) |
+      (fields.controls?.allowedCidrs ? HAS_CIDRS : 0)
     const scopes = shared(scopeLists, fields.scopes.join(' '), Object.freeze([...fields.scopes]))
     const accountId = shared(accountIds, fields.accountId, fields.accountId)
-    return new KeyRecord(fields.id, accountId, fields.name, scopes, fields.expiresAt, flags)
+    return new KeyRecord(fields.id, accountId, fields.name, scopes, fields.expiresAt, flags, fields.controls ?? null)
   }
 
   get environment(): Environment {
@@ -81,5 +88,8 @@ export class KeyRecord {
   }
   get operator(): boolean {
     return (this.flags & OPERATOR) !== 0
+  }
+  get hasCidrs(): boolean {
+    return (this.flags & HAS_CIDRS) !== 0
   }
 }

@@ -40,6 +40,10 @@ export interface AccessKeysTable {
   last_used_at: Timestamp | null
   created_by: string | null
   rotated_from: string | null
+  /** A JSON object of at most 4 KB (SPEC §14); written as JSON text. */
+  meta: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>
+  /** Normalized CIDRs the key may be used from; empty: anywhere. */
+  allowed_cidrs: ColumnType<string[], string[] | undefined, string[]>
   created_at: ColumnType<Date, Date | string | undefined, Date | string>
 }
 

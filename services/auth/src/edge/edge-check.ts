@@ -2,6 +2,7 @@ import { denialRefusal, type Found, MAX_CREDENTIAL_LENGTH, problemRefusal, type 
 import { TRPCError } from '@trpc/server'
 import type { Deps } from '../deps.ts'
 import { InvalidInputError } from '../errors.ts'
+import { isIpAddress } from '../tokens/key-controls.ts'
 import { type VerifyInput, type VerifyResult, verifyCounted, verifyInput } from '../tokens/verify.ts'
 import { nulPath } from '../validation.ts'
 
@@ -67,8 +68,15 @@ export function parseRequirements(requirements: EdgeRequirements): Omit<VerifyIn
  * and the answer every edge transport gives — principal headers, or a refusal with its
  * status, RFC 6750 challenge, Retry-After and JSON body. Throws when tokend cannot
  * decide (the database is down and the answer is not cached): the caller fails closed.
+ * `client` is the original request's address as the transport derived it (per
+ * TOKEND_TRUST_PROXY); one that is not an IP address counts as none.
  */
-export async function edgeCheck(deps: Deps, found: Found, required: Omit<VerifyInput, 'token'>): Promise<EdgeAnswer> {
+export async function edgeCheck(
+  deps: Deps,
+  found: Found,
+  required: Omit<VerifyInput, 'token'>,
+  client?: string,
+): Promise<EdgeAnswer> {
   if ('problem' in found) {
     const refusal = problemRefusal(found.problem, REALM)
     return { allowed: false, refusal, reason: refusal.body.error.code }
@@ -78,7 +86,11 @@ export async function edgeCheck(deps: Deps, found: Found, required: Omit<VerifyI
   const result: VerifyResult =
     token.length > MAX_CREDENTIAL_LENGTH || token.includes('\u0000')
       ? { valid: false, reason: 'MALFORMED' }
-      : await verifyCounted(deps, { ...required, token })
+      : await verifyCounted(deps, {
+          ...required,
+          token,
+          ...(client !== undefined && isIpAddress(client) && { clientIp: client }),
+        })
   if (!result.valid) {
     const refusal = denialRefusal(result, REALM, required.require?.scopes)
     return { allowed: false, refusal, reason: refusal.body.error.code }

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { findCredential } from '@tokend/keys'
+import proxyaddr from 'proxy-addr'
 import type { Deps } from '../deps.ts'
 import type { Handler } from '../http/fast-verify.ts'
 import { answerUnexpected, reportError } from '../http/report.ts'
-import { requestId } from '../http/request-meta.ts'
+import { requestId, type Trust } from '../http/request-meta.ts'
 import { restError, sendJson } from '../http/rest.ts'
 import { toTRPCError } from '../trpc.ts'
 import { type EdgeRequirements, edgeCheck, PRINCIPAL_HEADERS, parseRequirements } from './edge-check.ts'
@@ -31,18 +32,18 @@ export const EDGE_AUTH = '/edge/auth'
  * a request saying `X-Tokend-Proxy: nginx` gets a rate limit as 403 with
  * `x-tokend-reason: rate_limited` and `Retry-After`, which infra/nginx maps back to 429.
  */
-export function withForwardAuth(deps: Deps, next: Handler): Handler {
+export function withForwardAuth(deps: Deps, trust: Trust, next: Handler): Handler {
   return (req, res) => {
     const url = req.url ?? ''
     if (url === EDGE_AUTH || url.startsWith(`${EDGE_AUTH}?`) || url.startsWith(`${EDGE_AUTH}/`)) {
-      forwardAuth(deps, req, res).catch((error: unknown) => answerUnexpected(deps, error, req, res))
+      forwardAuth(deps, trust, req, res).catch((error: unknown) => answerUnexpected(deps, error, req, res))
       return
     }
     next(req, res)
   }
 }
 
-async function forwardAuth(deps: Deps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function forwardAuth(deps: Deps, trust: Trust, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const id = requestId(req, res)
   // A proxy sends the original request's headers only; any body is not ours to read.
   req.resume()
@@ -61,6 +62,8 @@ async function forwardAuth(deps: Deps, req: IncomingMessage, res: ServerResponse
       deps,
       findCredential(req.headers.authorization, originalUri),
       parseRequirements(requirements),
+      // The original client: the proxy's X-Forwarded-For when TOKEND_TRUST_PROXY trusts the proxy, else the proxy itself.
+      proxyaddr(req, trust),
     )
     if (answer.allowed) {
       const forged = Object.keys(req.headers).filter(

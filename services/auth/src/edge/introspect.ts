@@ -6,6 +6,7 @@ import { InvalidInputError, UnauthenticatedError } from '../errors.ts'
 import { reportError } from '../http/report.ts'
 import type { Trust } from '../http/request-meta.ts'
 import { restError, sendJson } from '../http/rest.ts'
+import { isIpAddress } from '../tokens/key-controls.ts'
 import { answerVerify, type VerifyResult } from '../tokens/verify.ts'
 import { toTRPCError } from '../trpc.ts'
 
@@ -30,9 +31,15 @@ export function introspection(deps: Deps, trust: Trust): express.Router {
         sendJson(res, 200, { active: false })
         return
       }
+      // An extension to RFC 7662: the address the token was presented from, for keys bound to networks.
+      const clientIp = body.client_ip
+      if (clientIp !== undefined && (typeof clientIp !== 'string' || !isIpAddress(clientIp))) {
+        throw new InvalidInputError('client_ip is an IPv4 or IPv6 address', 'client_ip')
+      }
       const caller = await createContext(deps, req, { id: String(req.id), trust }).authenticate()
       if (!caller) throw new UnauthenticatedError()
-      sendJson(res, 200, introspected(await answerVerify(deps, caller, { token })))
+      const input = clientIp === undefined ? { token } : { token, clientIp }
+      sendJson(res, 200, introspected(await answerVerify(deps, caller, input)))
     } catch (cause) {
       const error = toTRPCError(cause)
       reportError(deps, error, { path: '/oauth/introspect', requestId: String(req.id), log: req.log })

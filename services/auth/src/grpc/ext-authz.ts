@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js'
 import { findCredential, type Refusal } from '@tokend/keys'
 import type { Deps } from '../deps.ts'
 import { edgeCheck, PRINCIPAL_HEADERS, parseRequirements } from '../edge/edge-check.ts'
-import type { Trust } from '../http/request-meta.ts'
+import { clientAddress, type Trust } from '../http/request-meta.ts'
 import { grpcContext, grpcError } from './errors.ts'
 import type { HeaderValueOption } from './generated/envoy/config/core/v3/HeaderValueOption.ts'
 import type { _envoy_service_auth_v3_AttributeContext_HttpRequest__Output as HttpRequest__Output } from './generated/envoy/service/auth/v3/AttributeContext.ts'
@@ -32,7 +32,7 @@ export function authorizationService(deps: Deps, trust: Trust): AuthorizationHan
   return {
     Check(call, callback) {
       const ctx = grpcContext(deps, trust, call)
-      void check(deps, call.request).then(
+      void check(deps, trust, call.request).then(
         (response) => callback(null, response),
         (cause) => callback(grpcError(deps, cause, { path: PATH, requestId: ctx.meta.requestId ?? '' })),
       )
@@ -40,7 +40,7 @@ export function authorizationService(deps: Deps, trust: Trust): AuthorizationHan
   }
 }
 
-async function check(deps: Deps, request: CheckRequest__Output): Promise<CheckResponse> {
+async function check(deps: Deps, trust: Trust, request: CheckRequest__Output): Promise<CheckResponse> {
   const attributes = request.attributes
   const extensions = attributes?.contextExtensions ?? {}
   const required = parseRequirements({
@@ -51,7 +51,9 @@ async function check(deps: Deps, request: CheckRequest__Output): Promise<CheckRe
   const http = attributes?.request?.http
   const headers = headersOf(http)
   const found = findCredential(headers.authorization, http?.path ?? '')
-  const answer = await edgeCheck(deps, found, required)
+  // The downstream client: Envoy's peer, or the X-Forwarded-For it was sent by a proxy TOKEND_TRUST_PROXY names.
+  const client = clientAddress(attributes?.source?.address?.socketAddress?.address, headers['x-forwarded-for'], trust)
+  const answer = await edgeCheck(deps, found, required, client)
   if (!answer.allowed) {
     const { status, headers: refusalHeaders, body } = answer.refusal
     return {

@@ -84,6 +84,7 @@ export function parseVerifyRequest(request: VerifyRequest__Output): VerifyInput 
   }
   const raw = {
     token: request.token,
+    ...(request.clientIp !== '' && { clientIp: request.clientIp }),
     ...(Object.keys(require).length > 0 && { require }),
     ...(request.ratelimit && {
       ratelimit: {
@@ -122,6 +123,7 @@ export function toVerifyResponse(result: VerifyResult): VerifyResponse {
     expiresAt: result.expiresAt === null ? null : timestamp(result.expiresAt),
     userId: result.kind === 'session' ? result.userId : '',
     resource: result.kind === 'direct' ? result.resource : null,
+    metaJson: result.kind === 'access_key' && result.meta ? JSON.stringify(result.meta) : '',
   }
 }
 

@@ -41,6 +41,24 @@ export function requestId(req: IncomingMessage, res: ServerResponse): string {
   return id
 }
 
+/**
+ * The client's address from a peer's address and the `X-Forwarded-For` it sent, per
+ * `trust`, as express computes `req.ip`: for requests that reach tokend described
+ * rather than in person (Envoy's ext_authz names the downstream peer). Undefined
+ * without a peer address.
+ */
+export function clientAddress(
+  remoteAddress: string | undefined,
+  forwardedFor: string | undefined,
+  trust: Trust,
+): string | undefined {
+  if (!remoteAddress) return undefined
+  const headers = forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor }
+  // The shape of an HTTP request that proxy-addr reads.
+  const req = { headers, socket: { remoteAddress }, connection: { remoteAddress } } as unknown as IncomingMessage
+  return proxyaddr(req, trust)
+}
+
 /** Where a request came from, for audit events and throttles: the client's address per `trust`. */
 export function requestMeta(req: IncomingMessage, info: RequestInfo): RequestMeta {
   let address: string | undefined

@@ -11,6 +11,7 @@ import type {
   Database,
   NewAccessKey,
 } from '../db/schema.ts'
+import { keyControls } from './key-controls.ts'
 
 export type TokenStatusFilter = 'active' | 'disabled' | 'revoked' | 'expired' | 'all'
 
@@ -18,14 +19,25 @@ const FIND_KEY_RECORDS = {
   // Named, so each pooled connection parses and plans it once: this is the cache-miss path.
   name: 'tokend_find_key_records',
   text: `select k.id, k.digest, k.account_id, k.environment, k.role, k.scopes, k.name, k.expires_at,
-                k.disabled, k.revoked_at, a.status, a.operator
+                k.disabled, k.revoked_at, k.meta, k.allowed_cidrs, a.status, a.operator
          from access_keys k join accounts a on a.id = k.account_id
          where k.digest = any($1::text[])`,
 }
 
 type KeyRecordRow = Pick<
   Selectable<AccessKeysTable>,
-  'id' | 'digest' | 'account_id' | 'environment' | 'role' | 'scopes' | 'name' | 'expires_at' | 'disabled' | 'revoked_at'
+  | 'id'
+  | 'digest'
+  | 'account_id'
+  | 'environment'
+  | 'role'
+  | 'scopes'
+  | 'name'
+  | 'expires_at'
+  | 'disabled'
+  | 'revoked_at'
+  | 'meta'
+  | 'allowed_cidrs'
 > &
   Pick<Selectable<AccountsTable>, 'status' | 'operator'>
 
@@ -52,6 +64,7 @@ export async function findKeyRecords(pool: pg.Pool, digests: string[]): Promise<
       revoked: row.revoked_at !== null,
       accountActive: row.status === 'active',
       operator: row.operator,
+      controls: keyControls(row.meta, row.allowed_cidrs),
     }),
   }))
 }

@@ -4,8 +4,17 @@ import { DomainError, UnavailableError } from '../errors.ts'
 import { actorOf } from '../principal.ts'
 import { authedProcedure } from '../trpc.ts'
 import { cursor, environment, futureDate, id, limit, page, role, scopes, timestamp } from '../validation.ts'
+import { allowedCidrs, meta } from './key-controls.ts'
 import { reportLeaked } from './leaks.ts'
-import { getToken, issueToken, listTokens, revokeToken, rotateToken, setTokenDisabled } from './token.service.ts'
+import {
+  getToken,
+  issueToken,
+  listTokens,
+  revokeToken,
+  rotateToken,
+  setTokenDisabled,
+  updateToken,
+} from './token.service.ts'
 import { answerVerify, verifyInput } from './verify.ts'
 
 const tokenProcedure = authedProcedure.use(({ ctx, next }) =>
@@ -31,6 +40,8 @@ export const tokenInfo = z
     revokedAt: timestamp.nullable(),
     disabled: z.boolean(),
     rotatedFrom: z.string().nullable(),
+    meta: z.record(z.string(), z.unknown()).nullable(),
+    allowedCidrs: z.array(z.string()).meta({ description: 'networks the key may be used from; empty: anywhere' }),
   })
   .meta({ id: 'TokenInfo', description: 'An access key as listings show it: never the secret or its digest.' })
 
@@ -48,6 +59,8 @@ export const issuedToken = z
     expiresAt: timestamp.nullable(),
     createdAt: timestamp,
     rotatedFrom: z.string().nullable(),
+    meta: z.record(z.string(), z.unknown()).nullable(),
+    allowedCidrs: z.array(z.string()),
   })
   .meta({ id: 'IssuedToken' })
 
@@ -64,7 +77,14 @@ const granted = {
 export const verifyResult = z
   .discriminatedUnion('valid', [
     z.discriminatedUnion('kind', [
-      z.object({ ...granted, kind: z.literal('access_key'), role, expiresAt: timestamp.nullable() }),
+      z.object({
+        ...granted,
+        kind: z.literal('access_key'),
+        role,
+        expiresAt: timestamp.nullable(),
+        meta: z.record(z.string(), z.unknown()).readonly().optional(),
+        allowedCidrs: z.array(z.string()).readonly().optional(),
+      }),
       z.object({ ...granted, kind: z.literal('session'), userId: z.string(), role, expiresAt: timestamp }),
       z.object({
         ...granted,
@@ -86,6 +106,7 @@ export const verifyResult = z
         'INSUFFICIENT_SCOPE',
         'WRONG_ENVIRONMENT',
         'RATE_LIMITED',
+        'IP_NOT_ALLOWED',
       ]),
       missingScopes: z.array(z.string()).optional(),
       retryAfterMs: z.number().int().optional(),
@@ -145,6 +166,8 @@ export const tokenRouter = {
           expiresIn: z.enum(['30d', '90d', '1y', 'never']).optional(),
           expiresAt: futureDate.optional(),
           accountId: id.optional(),
+          meta: meta.optional(),
+          allowedCidrs: allowedCidrs.optional(),
         })
         .refine((input) => input.expiresIn === undefined || input.expiresAt === undefined, {
           message: 'give expiresIn or expiresAt, not both',
@@ -175,6 +198,35 @@ export const tokenRouter = {
     .input(z.strictObject({ id }))
     .output(tokenInfo)
     .query(({ ctx, input }) => getToken(ctx.tokens, input.id)),
+
+  update: tokenProcedure
+    .meta({
+      openapi: {
+        method: 'PATCH',
+        path: '/tokens/{id}',
+        tags: ['tokens'],
+        summary:
+          'Change an access key: name, detail, scopes, meta, allowedCidrs, or an expiry that only moves closer (admin)',
+        errorResponses: [409],
+      },
+    })
+    .input(
+      z
+        .strictObject({
+          id,
+          name: z.string().trim().min(1).max(100).optional(),
+          detail: z.string().max(500).nullable().optional(),
+          scopes: scopes.optional(),
+          meta: meta.nullable().optional(),
+          allowedCidrs: allowedCidrs.optional(),
+          expiresAt: futureDate.optional(),
+        })
+        .refine((input) => Object.keys(input).some((field) => field !== 'id'), {
+          message: 'give at least one field to change',
+        }),
+    )
+    .output(tokenInfo)
+    .mutation(({ ctx, input }) => updateToken(ctx.tokens, input)),
 
   revoke: tokenProcedure
     .meta({

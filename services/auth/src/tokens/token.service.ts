@@ -5,7 +5,7 @@ import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction, keyChange } from '../changes/change-events.ts'
 import type { Config } from '../config.ts'
 import type { Db } from '../db/database.ts'
-import type { AccessKeyRow, AccountRow } from '../db/schema.ts'
+import type { AccessKeyRow, AccessKeyUpdate, AccountRow } from '../db/schema.ts'
 import type { Deps } from '../deps.ts'
 import {
   ForbiddenError,
@@ -39,6 +39,8 @@ export interface TokenInfo {
   revokedAt: string | null
   disabled: boolean
   rotatedFrom: string | null
+  meta: Record<string, unknown> | null
+  allowedCidrs: string[]
 }
 
 /** The answer of the calls that create a key: the only place the plaintext ever appears. */
@@ -55,6 +57,8 @@ export interface IssuedToken {
   expiresAt: string | null
   createdAt: string
   rotatedFrom: string | null
+  meta: Record<string, unknown> | null
+  allowedCidrs: string[]
 }
 
 export interface IssueInput {
@@ -66,6 +70,19 @@ export interface IssueInput {
   expiresIn?: ExpiresIn | undefined
   expiresAt?: string | undefined
   accountId?: string | undefined
+  meta?: Record<string, unknown> | undefined
+  allowedCidrs?: string[] | undefined
+}
+
+/** token.update's input: the fields to change; the expiry may only move closer. */
+export interface UpdateInput {
+  id: string
+  name?: string | undefined
+  detail?: string | null | undefined
+  scopes?: string[] | undefined
+  meta?: Record<string, unknown> | null | undefined
+  allowedCidrs?: string[] | undefined
+  expiresAt?: string | undefined
 }
 
 const DAY_MS = 86_400_000
@@ -105,13 +122,22 @@ export async function issueToken({ deps, principal, actor }: TokenContext, input
       expiresAt,
       createdBy: principalId(principal),
       rotatedFrom: null,
+      meta: input.meta ?? null,
+      allowedCidrs: input.allowedCidrs ?? [],
     })
     await recordAudit(trx, actor, {
       accountId,
       action: 'token.issue',
       targetType: 'access_key',
       targetId: row.id,
-      data: { name: row.name, environment: row.environment, role, scopes, expiresAt: iso(expiresAt) },
+      data: {
+        name: row.name,
+        environment: row.environment,
+        role,
+        scopes,
+        expiresAt: iso(expiresAt),
+        ...(row.allowed_cidrs.length > 0 && { allowedCidrs: row.allowed_cidrs }),
+      },
     })
     return issued(token, row)
   })
@@ -214,6 +240,9 @@ export async function rotateToken(
       expiresAt,
       createdBy: principalId(principal),
       rotatedFrom: old.id,
+      // The successor is the same key under a new secret: same metadata, same networks.
+      meta: old.meta,
+      allowedCidrs: old.allowed_cidrs,
     })
     // The old key's expiry may only move closer, never further away.
     if (input.oldExpiresIn !== undefined) {
@@ -237,7 +266,66 @@ export async function rotateToken(
   return issued(token, row)
 }
 
-/** Inserts a fresh key and returns its plaintext with the stored row (digest only). */
+/**
+ * token.update (SPEC §14): name, detail, scopes, meta, networks, and an expiry that may
+ * only move closer. Every update is a change event, sent as revoke sends it: once the
+ * call returns this replica serves only the new entry, and the others drop the old one
+ * as soon as the event reaches them — a narrowed key is never served wider again.
+ */
+export async function updateToken({ deps, principal, actor }: TokenContext, input: UpdateInput): Promise<TokenInfo> {
+  requireAdmin(principal)
+  const row = await changeTransaction(deps, async (trx, announce) => {
+    const current = owned(principal, await keys.findKeyById(trx, input.id, { forUpdate: true }))
+    if (current.revoked_at) throw new TokenRevokedError()
+    const changes: AccessKeyUpdate = {}
+    if (input.name !== undefined) changes.name = input.name
+    if (input.detail !== undefined) changes.detail = input.detail
+    if (input.scopes !== undefined) {
+      const scopes = [...new Set(input.scopes)]
+      // Only what the key gains needs the updater to hold it; keeping a reserved scope does not.
+      checkGrant(
+        principal,
+        current.role,
+        scopes.filter((scope) => !current.scopes.includes(scope)),
+      )
+      changes.scopes = scopes
+    }
+    if (input.meta !== undefined) changes.meta = input.meta === null ? null : JSON.stringify(input.meta)
+    if (input.allowedCidrs !== undefined) changes.allowed_cidrs = input.allowedCidrs
+    if (input.expiresAt !== undefined) {
+      const expiresAt = new Date(input.expiresAt)
+      if (current.expires_at !== null && expiresAt > current.expires_at) {
+        throw new InvalidInputError(
+          `the expiry may only move closer: the key expires at ${current.expires_at.toISOString()}`,
+          'expiresAt',
+        )
+      }
+      changes.expires_at = expiresAt
+    }
+    const updated = await keys.updateKey(trx, current.id, changes)
+    await keepOperatorAccess(trx, updated)
+    await announce(keyChange(updated))
+    await recordAudit(trx, actor, {
+      accountId: updated.account_id,
+      action: 'token.update',
+      targetType: 'access_key',
+      targetId: updated.id,
+      data: {
+        changed: Object.keys(input).filter((field) => field !== 'id'),
+        ...(changes.name !== undefined && { name: updated.name }),
+        ...(changes.scopes !== undefined && { scopes: updated.scopes, previousScopes: current.scopes }),
+        ...(changes.allowed_cidrs !== undefined && { allowedCidrs: updated.allowed_cidrs }),
+        ...(changes.expires_at !== undefined && {
+          expiresAt: iso(updated.expires_at),
+          previousExpiresAt: iso(current.expires_at),
+        }),
+      },
+    })
+    return updated
+  })
+  return tokenInfo(row)
+}
+
 /**
  * Checks the account may get one more key (SPEC §9): active, under the active-key
  * limit and under the creations-per-minute limit. The account row stays locked until
@@ -283,6 +371,8 @@ export async function createKey(
     expiresAt: Date | null
     createdBy: string | null
     rotatedFrom: string | null
+    meta?: Record<string, unknown> | null
+    allowedCidrs?: string[]
   },
 ): Promise<{ token: string; row: AccessKeyRow }> {
   const token = generateKey(prefix, key.environment)
@@ -303,6 +393,8 @@ export async function createKey(
     last_used_at: null,
     created_by: key.createdBy,
     rotated_from: key.rotatedFrom,
+    meta: key.meta ? JSON.stringify(key.meta) : null,
+    allowed_cidrs: key.allowedCidrs ?? [],
   })
   return { token, row }
 }
@@ -380,6 +472,8 @@ function tokenInfo(row: AccessKeyRow): TokenInfo {
     revokedAt: iso(row.revoked_at),
     disabled: row.disabled,
     rotatedFrom: row.rotated_from,
+    meta: row.meta,
+    allowedCidrs: row.allowed_cidrs,
   }
 }
 
@@ -397,6 +491,8 @@ export function issued(token: string, row: AccessKeyRow): IssuedToken {
     expiresAt: iso(row.expires_at),
     createdAt: row.created_at.toISOString(),
     rotatedFrom: row.rotated_from,
+    meta: row.meta,
+    allowedCidrs: row.allowed_cidrs,
   }
 }
 

@@ -7,6 +7,7 @@ import { ForbiddenError } from '../errors.ts'
 import type { AccessKeyPrincipal, Credential, Principal, Role } from '../principal.ts'
 import { checkJwt, looksLikeJwt } from '../sessions/jwt.ts'
 import { environment, role, scope } from '../validation.ts'
+import { allowedFrom, type ClientAddress, clientIp, withControls } from './key-controls.ts'
 
 /** Why verify refused a credential: declared once, beside the HTTP refusals that map each (@tokend/keys). */
 export type { DenialReason }
@@ -26,6 +27,10 @@ export type VerifyResult =
       scopes: string[]
       name: string
       expiresAt: string | null
+      /** The key's `meta`, when it has one. */
+      meta?: Readonly<Record<string, unknown>>
+      /** The networks the key is bound to, when it is (the answer then holds only for this clientIp). */
+      allowedCidrs?: readonly string[]
     }
   | {
       valid: true
@@ -77,6 +82,8 @@ export const verifyInput = z.strictObject({
       windowMs: z.number().int().min(1_000).max(86_400_000),
     })
     .optional(),
+  /** The address the credential was presented from; keys bound to networks need it. */
+  clientIp: clientIp.optional(),
 })
 
 export type VerifyInput = z.infer<typeof verifyInput>
@@ -110,7 +117,7 @@ export async function verifyCounted(deps: Deps, input: VerifyInput): Promise<Ver
 
 /** The decision itself: the credential, then the caller's requirements, then its rate limit. */
 export async function verifyToken(deps: Deps, input: VerifyInput): Promise<VerifyResult> {
-  const credential = await resolveCredential(deps, input.token)
+  const credential = await resolveCredential(deps, input.token, input.clientIp)
   if ('reason' in credential) return { valid: false, reason: credential.reason }
   const denied = unmet(input.require ?? {}, credential)
   if (denied) return denied
@@ -126,8 +133,12 @@ export async function verifyToken(deps: Deps, input: VerifyInput): Promise<Verif
  * that tells access keys from JWTs. Procedures' callers and verified tokens alike
  * come from here.
  */
-export async function resolveCredential(deps: Deps, token: string): Promise<Credential | { reason: DenialReason }> {
-  const checked = await checkKey(deps, token)
+export async function resolveCredential(
+  deps: Deps,
+  token: string,
+  from?: ClientAddress,
+): Promise<Credential | { reason: DenialReason }> {
+  const checked = await checkKey(deps, token, from)
   if ('record' in checked) {
     deps.usage.touch(checked.record.id)
     return accessKeyPrincipal(checked.record)
@@ -162,9 +173,12 @@ export async function resolveCredential(deps: Deps, token: string): Promise<Cred
   }
 }
 
-/** The caller of a procedure: null without a valid credential; a direct token is refused. */
-export async function principalOf(deps: Deps, token: string): Promise<Principal | null> {
-  const credential = await resolveCredential(deps, token)
+/**
+ * The caller of a procedure: null without a valid credential (a key bound to networks
+ * counts only from the request's own address); a direct token is refused.
+ */
+export async function principalOf(deps: Deps, token: string, from?: ClientAddress): Promise<Principal | null> {
+  const credential = await resolveCredential(deps, token, from)
   if ('reason' in credential) return null
   if (credential.kind === 'direct') {
     throw new ForbiddenError("a direct token reaches only its own resource, not tokend's procedures")
@@ -177,7 +191,7 @@ export async function principalOf(deps: Deps, token: string): Promise<Principal 
  * Postgres. Throws UnavailableError only when the answer needs the database and
  * the database cannot give it — never a guess.
  */
-export async function checkKey(deps: Deps, token: string): Promise<Checked> {
+export async function checkKey(deps: Deps, token: string, from?: ClientAddress): Promise<Checked> {
   if (parseKey(token, deps.config.TOKEND_TOKEN_PREFIX) === null) return { reason: 'MALFORMED' }
   const digest = digestBytes(token)
   const record = await deps.cache.lookup(cacheKey(digest), () => deps.keys.load(digest.toString('base64url')))
@@ -186,6 +200,7 @@ export async function checkKey(deps: Deps, token: string): Promise<Checked> {
   if (record.expiresAt !== null && record.expiresAt <= Date.now()) return { reason: 'EXPIRED' }
   if (record.disabled) return { reason: 'DISABLED' }
   if (!record.accountActive) return { reason: 'ACCOUNT_SUSPENDED' }
+  if (record.hasCidrs && !allowedFrom(record.controls, from)) return { reason: 'IP_NOT_ALLOWED' }
   return { record }
 }
 
@@ -200,6 +215,7 @@ function accessKeyPrincipal(record: KeyRecord): AccessKeyPrincipal {
     scopes: record.scopes,
     name: record.name,
     expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
+    controls: record.controls,
   }
 }
 
@@ -208,9 +224,20 @@ function granted(credential: Credential): VerifyResult {
   const { accountId, environment } = credential
   switch (credential.kind) {
     case 'access_key': {
-      const { tokenId, role, name, expiresAt } = credential
+      const { tokenId, role, name, expiresAt, controls } = credential
       const scopes = [...credential.scopes]
-      return { valid: true, kind: 'access_key', tokenId, accountId, environment, role, scopes, name, expiresAt }
+      const result: VerifyResult = {
+        valid: true,
+        kind: 'access_key',
+        tokenId,
+        accountId,
+        environment,
+        role,
+        scopes,
+        name,
+        expiresAt,
+      }
+      return controls === null ? result : withControls(result, controls)
     }
     case 'session': {
       const { sessionId, userId, role, username, expiresAt } = credential

@@ -8,6 +8,7 @@ export interface VerifyRequest {
   'environment'?: (string);
   'ratelimit'?: (_tokend_v1_RateLimit | null);
   'role'?: (string);
+  'clientIp'?: (string);
 }
 
 export interface VerifyRequest__Output {
@@ -16,4 +17,5 @@ export interface VerifyRequest__Output {
   'environment': (string);
   'ratelimit': (_tokend_v1_RateLimit__Output | null);
   'role': (string);
+  'clientIp': (string);
 }

@@ -19,6 +19,7 @@ export interface VerifyResponse {
   'retryAfterMs'?: (number | string | Long);
   'userId'?: (string);
   'resource'?: (_tokend_v1_Resource | null);
+  'metaJson'?: (string);
 }
 
 export interface VerifyResponse__Output {
@@ -36,4 +37,5 @@ export interface VerifyResponse__Output {
   'retryAfterMs': (number);
   'userId': (string);
   'resource': (_tokend_v1_Resource__Output | null);
+  'metaJson': (string);
 }

@@ -1,0 +1,12 @@
+// Original file: ../../proto/envoy/config/core/v3/address.proto
+
+
+export interface SocketAddress {
+  'address'?: (string);
+  'portValue'?: (number);
+}
+
+export interface SocketAddress__Output {
+  'address': (string);
+  'portValue': (number);
+}
