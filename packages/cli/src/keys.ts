@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import type { IssuedToken, RouterInputs, RouterOutputs, TokenInfo, VerifyResult } from '@tokend/auth'
-import { type Command, Option } from 'commander'
+import { type Command, InvalidArgumentError, Option } from 'commander'
 import { collect, examples, type PagingOptions, pages, wholeNumber, withPaging } from './commands.ts'
 import { CliError, EXIT } from './errors.ts'
 import { date, details, list, table, text } from './output.ts'
@@ -8,6 +8,7 @@ import { type Context, Session } from './session.ts'
 
 type LeakReport = RouterOutputs['token']['reportLeaked']
 type IssueInput = RouterInputs['token']['issue']
+type UpdateInput = RouterInputs['token']['update']
 type ListInput = Extract<RouterInputs['token']['list'], object>
 type Requirements = NonNullable<RouterInputs['token']['verify']['require']>
 
@@ -36,6 +37,8 @@ export function registerKeys(program: Command, context: Context): void {
     .option('--expires-at <date>', 'expire at this ISO-8601 date instead')
     .option('--detail <text>', 'a longer description')
     .option('--account <accountId>', 'issue into this account (operator admins only)')
+    .option('--meta <json>', 'a JSON object (at most 4 KB) that verify returns with the key', parseMeta)
+    .option('--cidr <network>', 'allow the key only from this network, e.g. 10.0.0.0/8 (repeat for more)', collect)
     .addHelpText(
       'after',
       examples([
@@ -56,6 +59,8 @@ export function registerKeys(program: Command, context: Context): void {
         expiresAt: options.expiresAt,
         detail: options.detail,
         accountId: options.account,
+        meta: options.meta ?? undefined,
+        allowedCidrs: options.cidr,
       })
       printIssued(session, issued)
     })
@@ -135,6 +140,45 @@ export function registerKeys(program: Command, context: Context): void {
   }
 
   keys
+    .command('update')
+    .description('change a key: name, detail, scopes, meta, networks; its expiry may only move closer')
+    .argument('<id>', 'the key id (tok_…)')
+    .option('--name <name>', 'a new friendly name')
+    .option('--detail <text>', 'a new description')
+    .option('--scope <scope>', 'the new scope list, replacing the old one (repeat for more)', collect)
+    .option('--no-scopes', 'remove every scope')
+    .option('--meta <json>', 'a JSON object replacing the meta; null removes it', parseMeta)
+    .option('--cidr <network>', 'the new network list, replacing the old one (repeat for more)', collect)
+    .option('--any-network', 'remove the network binding')
+    .option('--expires-at <date>', 'expire at this ISO-8601 date (only closer than now set)')
+    .addHelpText(
+      'after',
+      examples([
+        'tokend keys update tok_01JB8M3ZB2K3 --scope recordings:read',
+        'tokend keys update tok_01JB8M3ZB2K3 --cidr 10.0.0.0/8 --cidr 2001:db8::/32',
+        `tokend keys update tok_01JB8M3ZB2K3 --meta '{"plan":"gold"}' --expires-at 2027-01-01T00:00:00Z`,
+      ]),
+    )
+    .action(async (id: string, options: UpdateOptions, command: Command) => {
+      const session = new Session(command, context)
+      if (options.scopes === false && options.scope)
+        throw new CliError('give --scope or --no-scopes, not both', EXIT.usage)
+      if (options.anyNetwork && options.cidr) throw new CliError('give --cidr or --any-network, not both', EXIT.usage)
+      const input: UpdateInput = {
+        id,
+        name: options.name,
+        detail: options.detail,
+        scopes: options.scopes === false ? [] : options.scope,
+        meta: options.meta,
+        allowedCidrs: options.anyNetwork ? [] : options.cidr,
+        expiresAt: options.expiresAt,
+      }
+      const given = Object.entries(input).filter(([field, value]) => field !== 'id' && value !== undefined)
+      if (given.length === 0) throw new CliError('nothing to change: give at least one option', EXIT.usage)
+      session.print(await session.trpc.token.update.mutate(input), showKey)
+    })
+
+  keys
     .command('rotate')
     .description('issue a successor with the same name, role, scopes and environment; both work')
     .argument('<id>', 'the key id (tok_…)')
@@ -204,6 +248,7 @@ export function registerKeys(program: Command, context: Context): void {
     .option('--scope <scope>', 'require this scope (repeat for more)', collect)
     .addOption(new Option('--env <environment>', 'require this environment').choices(ENVIRONMENTS))
     .addOption(new Option('--role <role>', 'require this role').choices(ROLES))
+    .option('--client-ip <address>', 'the address the key is presented from (for keys bound to networks)')
     .addHelpText(
       'after',
       examples([
@@ -217,7 +262,11 @@ export function registerKeys(program: Command, context: Context): void {
       const key = token === '-' ? readFileSync(0, 'utf8').trim() : token
       const require: Requirements = { scopes: options.scope, environment: options.env, role: options.role }
       const given = Object.values(require).some((value) => value !== undefined)
-      const result = await session.trpc.token.verify.mutate({ token: key, ...(given ? { require } : {}) })
+      const result = await session.trpc.token.verify.mutate({
+        token: key,
+        ...(given ? { require } : {}),
+        ...(options.clientIp !== undefined && { clientIp: options.clientIp }),
+      })
       session.print(result, showVerify)
       if (!result.valid) session.exitWith(EXIT.denied)
     })
@@ -233,6 +282,20 @@ interface IssueOptions {
   expiresAt?: string
   detail?: string
   account?: string
+  meta?: Record<string, unknown> | null
+  cidr?: string[]
+}
+
+interface UpdateOptions {
+  name?: string
+  detail?: string
+  scope?: string[]
+  /** false with --no-scopes. */
+  scopes?: boolean
+  meta?: Record<string, unknown> | null
+  cidr?: string[]
+  anyNetwork?: boolean
+  expiresAt?: string
 }
 
 interface ListOptions extends PagingOptions {
@@ -242,6 +305,7 @@ interface ListOptions extends PagingOptions {
 }
 
 interface VerifyOptions {
+  clientIp?: string
   scope?: string[]
   env?: Requirements['environment']
   role?: Requirements['role']
@@ -257,6 +321,7 @@ function printIssued(session: Session, issued: IssuedToken): void {
       ['environment', key.environment],
       ['role', key.role],
       ['scopes', list(key.scopes)],
+      ...(key.allowedCidrs.length > 0 ? [['networks', list(key.allowedCidrs)] as [string, string]] : []),
       ['expires', date(key.expiresAt, 'never')],
       ['created', date(key.createdAt)],
       ...(key.rotatedFrom ? [['rotated from', key.rotatedFrom] as [string, string]] : []),
@@ -281,7 +346,18 @@ function showKey(key: TokenInfo): string {
     ['last used', date(key.lastUsedAt, 'never')],
     ['revoked', date(key.revokedAt)],
     ['rotated from', text(key.rotatedFrom)],
+    ['networks', key.allowedCidrs.length > 0 ? list(key.allowedCidrs) : 'any'],
+    ['meta', key.meta === null ? '-' : JSON.stringify(key.meta)],
   ])
+}
+
+/** `--meta`'s JSON; `null` (update only) removes the meta. The schema judges the rest. */
+function parseMeta(value: string): Record<string, unknown> | null {
+  try {
+    return JSON.parse(value) as Record<string, unknown> | null
+  } catch {
+    throw new InvalidArgumentError(`expected JSON, such as '{"plan":"gold"}'`)
+  }
 }
 
 function showVerify(result: VerifyResult): string {
@@ -300,6 +376,7 @@ function showVerify(result: VerifyResult): string {
     ['role', result.role ?? '-'],
     ['scopes', list(result.scopes)],
     ['expires', date(result.expiresAt, 'never')],
+    ...(result.kind === 'access_key' && result.meta ? [['meta', JSON.stringify(result.meta)] as [string, string]] : []),
   ])
 }
 

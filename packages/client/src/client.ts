@@ -67,6 +67,12 @@ export interface TokendClientOptions {
 export interface VerifyOptions extends Requirements {
   /** Counted by tokend; a rate-limited verify always asks tokend and is only retried if it was never sent. */
   ratelimit?: RateLimit
+  /**
+   * The address the credential was presented from (IPv4 or IPv6). A key bound to networks
+   * (`allowedCidrs`) is refused as `IP_NOT_ALLOWED` from elsewhere or without it; such
+   * keys' answers are never cached, so each of their verifies asks tokend.
+   */
+  clientIp?: string
 }
 
 /**
@@ -255,27 +261,33 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
     }
   }
 
-  /** Asks tokend about the key alone (no requirements), so the answer can be cached. */
-  function fetchCacheable(digest: string, credential: string): Promise<VerifyResult> {
+  /**
+   * Asks tokend about the key alone (no requirements), so the answer can be cached. The
+   * address goes with it: a key bound to networks answers for that address only (and
+   * the cache keeps no such answer), so calls join only calls from the same address.
+   */
+  function fetchCacheable(digest: string, credential: string, clientIp: string | undefined): Promise<VerifyResult> {
     const active = cache as VerifyCache
     const epoch = active.epoch
-    const joined = inflight.get(digest)
+    const flight = clientIp === undefined ? digest : `${digest} ${clientIp}`
+    const joined = inflight.get(flight)
     if (joined && joined.epoch === epoch) return joined.result
-    const result = callVerify({ token: credential }, true).then((answer) => {
+    const input = clientIp === undefined ? { token: credential } : { token: credential, clientIp }
+    const result = callVerify(input, true).then((answer) => {
       active.store(digest, answer, epoch)
       return answer
     })
     const entry = { epoch, result }
-    inflight.set(digest, entry)
+    inflight.set(flight, entry)
     const forget = () => {
-      if (inflight.get(digest) === entry) inflight.delete(digest)
+      if (inflight.get(flight) === entry) inflight.delete(flight)
     }
     result.then(forget, forget)
     return result
   }
 
   async function verify(credential: string, verifyOptions: VerifyOptions = {}): Promise<VerifyResult> {
-    const { ratelimit, ...require } = verifyOptions
+    const { ratelimit, clientIp, ...require } = verifyOptions
     const kind = credentialKind(credential, prefix)
     if (kind === 'malformed') {
       stats.localRejects++
@@ -290,9 +302,13 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
         stats.cacheHits++
         return applyRequirements(hit, require)
       }
-      return applyRequirements(await fetchCacheable(digest, credential), require)
+      return applyRequirements(await fetchCacheable(digest, credential, clientIp), require)
     }
-    const input = { token: credential, ...(Object.keys(require).length > 0 ? { require } : {}) }
+    const input = {
+      token: credential,
+      ...(Object.keys(require).length > 0 ? { require } : {}),
+      ...(clientIp !== undefined && { clientIp }),
+    }
     // `ratelimit` is typed here ahead of tokend's input schema, which does not list it yet.
     if (ratelimit) Object.assign(input, { ratelimit })
     return callVerify(input, !ratelimit)

@@ -49,7 +49,9 @@ export interface RequireAuthOptions {
 export type AuthErrorCode = KeysAuthErrorCode
 
 /**
- * Express middleware guarding a route with tokend. It takes the credential from
+ * Express middleware guarding a route with tokend. It passes the caller's address
+ * (`req.ip`, which follows express's `trust proxy` setting) as `clientIp`, for keys
+ * bound to networks. It takes the credential from
  * `Authorization: Bearer …`, `?accesskey=` (access keys only) or `?token=` (JWTs only),
  * refuses malformed access keys offline, and answers `{ error: { code, message } }`
  * with 401 (+ `WWW-Authenticate`), 403 or 429 (+ `Retry-After`); 503 when tokend
@@ -79,7 +81,10 @@ export function requireAuth(
     }
     let result: Awaited<ReturnType<TokendClient['verify']>>
     try {
-      result = await client.verify(found.credential, verifyOptions)
+      result = await client.verify(
+        found.credential,
+        req.ip === undefined ? verifyOptions : { ...verifyOptions, clientIp: req.ip },
+      )
     } catch (error) {
       client.reportFailure(error)
       res.setHeader('retry-after', '1')

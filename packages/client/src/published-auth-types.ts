@@ -18,6 +18,7 @@ type DenialReason =
   | 'INSUFFICIENT_SCOPE'
   | 'WRONG_ENVIRONMENT'
   | 'RATE_LIMITED'
+  | 'IP_NOT_ALLOWED'
 
 export type VerifyResult =
   | {
@@ -30,6 +31,10 @@ export type VerifyResult =
       scopes: string[]
       name: string
       expiresAt: string | null
+      /** The key's `meta`, when it has one. */
+      meta?: Readonly<Record<string, unknown>>
+      /** The networks the key is bound to, when it is (the answer then holds only for this clientIp). */
+      allowedCidrs?: readonly string[]
     }
   | {
       valid: true
@@ -68,6 +73,7 @@ export interface RouterInputs {
         | { scopes?: string[] | undefined; environment?: Environment | undefined; role?: Role | undefined }
         | undefined
       ratelimit?: { name: string; limit: number; windowMs: number } | undefined
+      clientIp?: string | undefined
     }
   }
 }
