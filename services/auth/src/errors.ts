@@ -25,6 +25,7 @@ export type Reason =
   | 'username_taken'
   | 'conflict'
   | 'rate_limited'
+  | 'ip_not_allowed'
   | 'unavailable'
 
 /**
@@ -72,6 +73,11 @@ export const ERROR_REASONS: Record<Reason | 'internal', { status: number; meanin
     status: 429,
     meaning:
       'Too many key creations or sign-in attempts: `Retry-After` (seconds) and `retryAfterMs` say how long to wait.',
+  },
+  ip_not_allowed: {
+    status: 403,
+    meaning:
+      'The key is bound to networks (`allowedCidrs`) and the request comes from outside them. Verify answers such a key with the result `IP_NOT_ALLOWED` instead.',
   },
   unavailable: { status: 503, meaning: 'The database cannot be reached; nothing was written. Try again.' },
   internal: {
@@ -135,6 +141,16 @@ export class NotFoundError extends DomainError {
 export class TokenRevokedError extends DomainError {
   constructor() {
     super('token_revoked', 'the key is revoked; revocation is final — issue a new key')
+  }
+}
+
+/** A key bound to networks called tokend from outside them. */
+export class IpNotAllowedError extends DomainError {
+  constructor() {
+    super(
+      'ip_not_allowed',
+      "this key may be used only from its allowed networks (allowedCidrs); this request's address is not in them",
+    )
   }
 }
 

@@ -259,7 +259,11 @@ describe('IP_NOT_ALLOWED', () => {
 
   it("binds a key's own calls to tokend too: outside its networks it is not a valid caller", async () => {
     const elsewhere = await issue(plain.operator, { role: 'admin', allowedCidrs: ['10.0.0.0/8'] })
-    expect((await plain.operator.as(elsewhere.token).query('token.list')).status).toBe(401)
+    const refused = await plain.operator.as(elsewhere.token).query('token.list')
+    expect(refused.status).toBe(403)
+    expect(refused.body.error.data.reason).toBe('ip_not_allowed')
+    const rest = await plain.operator.as(elsewhere.token).send<any>('/api/v1/tokens', { method: 'GET' })
+    expect([rest.status, rest.body.error.code]).toEqual([403, 'ip_not_allowed'])
     const here = await issue(plain.operator, { role: 'admin', allowedCidrs: ['127.0.0.0/8', '::1/128'] })
     expect((await plain.operator.as(here.token).query('token.list')).status).toBe(200)
   })

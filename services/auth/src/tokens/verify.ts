@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { cacheKey } from '../cache/cache-key.ts'
 import type { KeyRecord } from '../cache/key-record.ts'
 import type { Deps } from '../deps.ts'
-import { ForbiddenError } from '../errors.ts'
+import { ForbiddenError, IpNotAllowedError } from '../errors.ts'
 import type { AccessKeyPrincipal, Credential, Principal, Role } from '../principal.ts'
 import { checkJwt, looksLikeJwt } from '../sessions/jwt.ts'
 import { environment, role, scope } from '../validation.ts'
@@ -174,12 +174,15 @@ export async function resolveCredential(
 }
 
 /**
- * The caller of a procedure: null without a valid credential (a key bound to networks
- * counts only from the request's own address); a direct token is refused.
+ * The caller of a procedure: null without a valid credential; a direct token is refused,
+ * and so (403 `ip_not_allowed`) is a key bound to networks the request is not from.
  */
 export async function principalOf(deps: Deps, token: string, from?: ClientAddress): Promise<Principal | null> {
   const credential = await resolveCredential(deps, token, from)
-  if ('reason' in credential) return null
+  if ('reason' in credential) {
+    if (credential.reason === 'IP_NOT_ALLOWED') throw new IpNotAllowedError()
+    return null
+  }
   if (credential.kind === 'direct') {
     throw new ForbiddenError("a direct token reaches only its own resource, not tokend's procedures")
   }
