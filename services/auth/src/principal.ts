@@ -1,5 +1,4 @@
 import type { Environment } from '@tokend/keys'
-import type { KeyControls } from './tokens/key-controls.ts'
 
 export type Role = 'admin' | 'manager'
 
@@ -19,8 +18,6 @@ export interface AccessKeyPrincipal {
   scopes: readonly string[]
   name: string
   expiresAt: string | null
-  /** The key's meta and networks (SPEC §14); null when it has neither. */
-  controls: KeyControls | null
 }
 
 /** A signed-in user. Sessions manage an account; they hold no `tokend:*` scope. */

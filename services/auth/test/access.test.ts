@@ -43,6 +43,13 @@ const procedures: Procedure[] = [
     targetsKey: true,
   },
   { path: 'token.rotate', kind: 'mutation', input: (own) => ({ id: own.keyId }), who: 'admin', targetsKey: true },
+  {
+    path: 'token.update',
+    kind: 'mutation',
+    input: (own) => ({ id: own.keyId, detail: 'checked' }),
+    who: 'admin',
+    targetsKey: true,
+  },
   { path: 'account.create', kind: 'mutation', input: () => ({ name: 'acme' }), who: 'operator admin' },
   { path: 'account.list', kind: 'query', input: () => ({}), who: 'operator reader' },
   { path: 'account.get', kind: 'query', input: () => ({}), who: 'any' },

@@ -247,7 +247,7 @@ describe('IP_NOT_ALLOWED', () => {
     expect(outside.status).toBe(403)
     expect(outside.headers.get('x-tokend-reason')).toBe('ip_not_allowed')
     expect(outside.headers.get('www-authenticate')).toMatch(/^Bearer realm="tokend"/)
-    expect((await outside.json()).error.code).toBe('ip_not_allowed')
+    expect(((await outside.json()) as any).error.code).toBe('ip_not_allowed')
     // `plain` trusts no proxy: the forged header buys nothing; the socket (loopback) is outside.
     const other = await issue(plain.operator, { allowedCidrs: ['10.0.0.0/8'] })
     const forged = await fetch(`${plain.url}/edge/auth`, {

@@ -276,6 +276,8 @@ describe('token.list and token.get', () => {
         'revokedAt',
         'disabled',
         'rotatedFrom',
+        'meta',
+        'allowedCidrs',
       ].sort(),
     )
   })

@@ -117,7 +117,8 @@ export async function verifyCounted(deps: Deps, input: VerifyInput): Promise<Ver
 
 /** The decision itself: the credential, then the caller's requirements, then its rate limit. */
 export async function verifyToken(deps: Deps, input: VerifyInput): Promise<VerifyResult> {
-  const credential = await resolveCredential(deps, input.token, input.clientIp)
+  const checked = await checkKey(deps, input.token, input.clientIp)
+  const credential = await credentialOf(deps, input.token, checked)
   if ('reason' in credential) return { valid: false, reason: credential.reason }
   const denied = unmet(input.require ?? {}, credential)
   if (denied) return denied
@@ -125,7 +126,11 @@ export async function verifyToken(deps: Deps, input: VerifyInput): Promise<Verif
     const decision = await deps.ratelimits.consume(credential.accountId, input.ratelimit)
     if (!decision.allowed) return { valid: false, reason: 'RATE_LIMITED', retryAfterMs: decision.retryAfterMs }
   }
-  return granted(credential)
+  const result = granted(credential)
+  // Meta and networks (SPEC §14) are the key's, not the principal's: added to the answer alone.
+  return 'record' in checked && checked.record.controls !== null
+    ? withControls(result, checked.record.controls)
+    : result
 }
 
 /**
@@ -138,7 +143,15 @@ export async function resolveCredential(
   token: string,
   from?: ClientAddress,
 ): Promise<Credential | { reason: DenialReason }> {
-  const checked = await checkKey(deps, token, from)
+  return credentialOf(deps, token, await checkKey(deps, token, from))
+}
+
+/** The credential a checked key stands for, or a JWT's when the token is not a key at all. */
+async function credentialOf(
+  deps: Deps,
+  token: string,
+  checked: Checked,
+): Promise<Credential | { reason: DenialReason }> {
   if ('record' in checked) {
     deps.usage.touch(checked.record.id)
     return accessKeyPrincipal(checked.record)
@@ -218,7 +231,6 @@ function accessKeyPrincipal(record: KeyRecord): AccessKeyPrincipal {
     scopes: record.scopes,
     name: record.name,
     expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
-    controls: record.controls,
   }
 }
 
@@ -227,20 +239,9 @@ function granted(credential: Credential): VerifyResult {
   const { accountId, environment } = credential
   switch (credential.kind) {
     case 'access_key': {
-      const { tokenId, role, name, expiresAt, controls } = credential
+      const { tokenId, role, name, expiresAt } = credential
       const scopes = [...credential.scopes]
-      const result: VerifyResult = {
-        valid: true,
-        kind: 'access_key',
-        tokenId,
-        accountId,
-        environment,
-        role,
-        scopes,
-        name,
-        expiresAt,
-      }
-      return controls === null ? result : withControls(result, controls)
+      return { valid: true, kind: 'access_key', tokenId, accountId, environment, role, scopes, name, expiresAt }
     }
     case 'session': {
       const { sessionId, userId, role, username, expiresAt } = credential
