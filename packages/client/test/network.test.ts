@@ -15,7 +15,8 @@ let tokend: RunningTokend
 let admin: TokendClient
 let verifier: string
 const META = { tier: 'gold', limits: { calls: 10 } }
-const keys: Record<string, { token: string; id: string }> = {}
+type Key = { token: string; id: string }
+let keys: { bound: Key; loopback: Key; open: Key }
 const servers: Array<{ close(): Promise<void> }> = []
 const clients: TokendClient[] = []
 
@@ -59,9 +60,11 @@ beforeAll(async () => {
   const issue = (input: Record<string, unknown>) =>
     admin.trpc.token.issue.mutate({ name: 'network test', environment: 'test', ...input })
   verifier = (await issue({ scopes: ['tokend:verify'] })).token
-  keys.bound = await issue({ meta: META, allowedCidrs: ['10.0.0.0/8', '2001:db8::/32'] })
-  keys.loopback = await issue({ allowedCidrs: ['127.0.0.0/8', '::1/128'] })
-  keys.open = await issue({})
+  keys = {
+    bound: await issue({ meta: META, allowedCidrs: ['10.0.0.0/8', '2001:db8::/32'] }),
+    loopback: await issue({ allowedCidrs: ['127.0.0.0/8', '::1/128'] }),
+    open: await issue({}),
+  }
 }, 120_000)
 
 afterAll(async () => {

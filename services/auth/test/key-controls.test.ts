@@ -281,3 +281,22 @@ describe('IP_NOT_ALLOWED', () => {
     expect((await introspect({ token: bound.token, client_ip: 'banana' })).status).toBe(400)
   })
 })
+
+describe('OpenAPI', () => {
+  it('describes token.update as PATCH /tokens/{id}, and the key controls on issue and verify', async () => {
+    const doc = (await fetch(`${t.url}/openapi.json`).then((response) => response.json())) as any
+    const update = doc.paths['/tokens/{id}'].patch
+    expect(update).toBeDefined()
+    const body = update.requestBody.content['application/json'].schema
+    expect(Object.keys(body.properties).sort()).toEqual(
+      ['allowedCidrs', 'detail', 'expiresAt', 'meta', 'name', 'scopes'].sort(),
+    )
+    expect(Object.keys(update.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '404', '409']))
+    const issue = doc.paths['/tokens'].post.requestBody.content['application/json'].schema
+    expect(issue.properties).toHaveProperty('meta')
+    expect(issue.properties).toHaveProperty('allowedCidrs')
+    const verify = doc.paths['/tokens/verify'].post
+    expect(verify.requestBody.content['application/json'].schema.properties).toHaveProperty('clientIp')
+    expect(JSON.stringify(doc.components.schemas.VerifyResult)).toContain('IP_NOT_ALLOWED')
+  })
+})
