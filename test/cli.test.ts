@@ -214,6 +214,45 @@ describe('keys', () => {
     expect(revoked.stdout).toMatch(new RegExp(`^revoked ${id} at \\d{4}-`))
   })
 
+  it('updates a key: scopes, meta, networks, an expiry only closer; verify --client-ip', async () => {
+    const key = await issue(['--scope', 'calls:read', '--scope', 'calls:write', '--expires-in', '30d'])
+    const bound = await issue(['--meta', '{"team":"voice"}', '--cidr', '10.0.0.0/8'])
+    expect(bound).toMatchObject({ meta: { team: 'voice' }, allowedCidrs: ['10.0.0.0/8'] })
+    const soon = new Date(Date.now() + 3_600_000).toISOString()
+    const run = await cli([
+      'keys',
+      'update',
+      key.id,
+      '--scope',
+      'calls:read',
+      '--meta',
+      '{"tier":1}',
+      '--expires-at',
+      soon,
+    ])
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toMatch(/^scopes\s+calls:read$/m)
+    expect(run.stdout).toMatch(/^meta\s+\{"tier":1\}$/m)
+    const updated = json(await cli(['keys', 'update', key.id, '--cidr', '192.0.2.0/24', '--json']))
+    expect(updated).toMatchObject({ scopes: ['calls:read'], allowedCidrs: ['192.0.2.0/24'], expiresAt: soon })
+    const inside = await cli(['verify', key.token, '--client-ip', '192.0.2.9', '--json'])
+    expect([inside.code, json(inside).meta]).toEqual([0, { tier: 1 }])
+    const outside = await cli(['verify', key.token, '--client-ip', '198.51.100.1', '--json'])
+    expect([outside.code, json(outside)]).toEqual([1, { valid: false, reason: 'IP_NOT_ALLOWED' }])
+    expect(json(await cli(['keys', 'update', key.id, '--any-network', '--no-scopes', '--json']))).toMatchObject({
+      allowedCidrs: [],
+      scopes: [],
+    })
+
+    const later = await cli(['keys', 'update', key.id, '--expires-at', new Date(Date.now() + 86_400_000).toISOString()])
+    expect(later.code).toBe(2)
+    expect(later.stderr).toContain('closer')
+    expect((await cli(['keys', 'update', key.id])).code).toBe(2)
+    expect((await cli(['keys', 'update', key.id, '--meta', '{not json'])).code).toBe(2)
+    expect((await cli(['keys', 'update', key.id, '--cidr', '10.0.0.0/99'])).code).toBe(2)
+    expect((await cli(['keys', 'update', 'tok_unknown', '--name', 'x'])).code).toBe(4)
+  })
+
   it('follows cursors with --all, and says when there is more', async () => {
     for (let i = 0; i < 3; i++) await issue(['--name', `page-${i}`])
     const first = json(await cli(['keys', 'list', '--limit', '2', '--json']))
@@ -728,6 +767,7 @@ describe('help', () => {
     ['keys', 'disable'],
     ['keys', 'enable'],
     ['keys', 'rotate'],
+    ['keys', 'update'],
     ['keys', 'revoke'],
     ['keys', 'report-leaked'],
     ['verify'],

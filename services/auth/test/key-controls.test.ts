@@ -94,6 +94,17 @@ describe('meta', () => {
   })
 })
 
+describe('rotation', () => {
+  it('gives the successor the same meta and networks', async () => {
+    const rotated = await t.operator.mutation('token.rotate', { id: bound.id })
+    expect(rotated.status).toBe(200)
+    expect(rotated.body.result.data).toMatchObject({ meta: META, allowedCidrs: ['10.0.0.0/8', '2001:db8::/32'] })
+    const token = rotated.body.result.data.token
+    expect((await trpcVerify({ token, clientIp: '10.0.0.1' })).body).toMatchObject({ valid: true, meta: META })
+    expect((await trpcVerify({ token, clientIp: '192.0.2.1' })).body.reason).toBe('IP_NOT_ALLOWED')
+  })
+})
+
 describe('bad key controls at issue', () => {
   const bad: Array<[string, Record<string, unknown>]> = [
     ['meta over 4 KB', { meta: { pad: 'x'.repeat(4096) } }],
