@@ -60,6 +60,10 @@ describe('allowedFrom', () => {
         // Each network holds its own address, and an IPv4 client is matched in its mapped form too.
         for (const cidr of networks) expect(allowedFrom(controls, cidr.split('/')[0])).toBe(true)
         if (address.kind() === 'ipv4') expect(allowedFrom(controls, `::ffff:${client}`)).toBe(expected)
+        if (address.kind() === 'ipv4') {
+          const hex = ipaddr.IPv4.parse(client).toIPv4MappedAddress().toNormalizedString()
+          expect(allowedFrom(controls, hex)).toBe(expected)
+        }
       }),
       { seed: SEED, numRuns: 300 },
     )

@@ -23,8 +23,9 @@ export interface KeyControls {
   meta: Readonly<Record<string, unknown>> | null
   /** As stored (normalized), for the result; null without a binding. */
   allowedCidrs: readonly string[] | null
-  /** IPv4 networks (which also match IPv4-mapped IPv6 clients) and IPv6 networks, apart. */
-  ipv4: BlockList | null
+  /** IPv4 networks as [address, mask] pairs of unsigned 32-bit numbers (matched in plain arithmetic). */
+  ipv4: readonly (readonly [number, number])[]
+  /** IPv6 networks, matched by Node's BlockList. */
   ipv6: BlockList | null
 }
 
@@ -114,7 +115,7 @@ export function keyControls(
 ): KeyControls | null {
   const cidrs = rowCidrs !== null && rowCidrs.length > 0 ? rowCidrs : null
   if (rowMeta === null && cidrs === null) return null
-  let ipv4: BlockList | null = null
+  const ipv4: [number, number][] = []
   let ipv6: BlockList | null = null
   for (const cidr of cidrs ?? []) {
     // Stored normalized; a row that somehow is not (edited by hand) matches nothing rather than failing open.
@@ -122,8 +123,8 @@ export function keyControls(
     const [address, bits] = ipaddr.parseCIDR(cidr)
     const kind = address.kind()
     if (kind === 'ipv4') {
-      ipv4 ??= new BlockList()
-      ipv4.addSubnet(address.toString(), bits, kind)
+      const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0
+      ipv4.push([((ipv4Number(address.toString()) & mask) >>> 0) as number, mask])
     } else {
       ipv6 ??= new BlockList()
       ipv6.addSubnet(address.toString(), bits, kind)
@@ -147,22 +148,48 @@ export function allowedFrom(controls: KeyControls | null, from: ClientAddress): 
   const family = isIP(text)
   if (family === 0) return false
   try {
-    if (family === 4) return controls.ipv4?.check(text, 'ipv4') ?? false
+    if (family === 4) return inIpv4(controls.ipv4, ipv4Number(text))
     // An IPv4 client in IPv6 form is an IPv4 client: IPv4 networks only, never ::/0 and the like.
-    if (MAPPED.check(text, 'ipv6')) return controls.ipv4?.check(text, 'ipv6') ?? false
+    const mapped = mappedIpv4(text)
+    if (mapped !== null) return inIpv4(controls.ipv4, mapped)
     return controls.ipv6?.check(text, 'ipv6') ?? false
   } catch {
     return false
   }
 }
 
-/** A valid verify answer with the key's `meta` and networks, those it has. */
-export function withControls<T extends object>(result: T, controls: KeyControls): T {
-  return {
-    ...result,
-    ...(controls.meta !== null && { meta: controls.meta }),
-    ...(controls.allowedCidrs !== null && { allowedCidrs: controls.allowedCidrs }),
+/** A dotted-quad IPv4 address (already validated) as an unsigned 32-bit number. */
+function ipv4Number(text: string): number {
+  let value = 0
+  for (const octet of text.split('.')) value = value * 256 + Number(octet)
+  return value
+}
+
+/** The IPv4 address inside an IPv4-mapped IPv6 one (`::ffff:10.1.2.3`, or in hex), as a number; else null. */
+function mappedIpv4(text: string): number | null {
+  const colon = text.lastIndexOf(':')
+  if (text.slice(0, colon + 1).toLowerCase() === '::ffff:' && isIP(text.slice(colon + 1)) === 4) {
+    return ipv4Number(text.slice(colon + 1))
   }
+  // Rarer spellings (::ffff:a00:1, 0:0:0:0:0:ffff:…): Node decides, ipaddr.js extracts.
+  if (!/ffff/i.test(text) || !MAPPED.check(text, 'ipv6')) return null
+  return ipv4Number(ipaddr.IPv6.parse(text).toIPv4Address().toString())
+}
+
+function inIpv4(networks: KeyControls['ipv4'], address: number): boolean {
+  for (const [network, mask] of networks) if ((address & mask) >>> 0 === network) return true
+  return false
+}
+
+/** Adds the key's `meta` and networks, those it has, to a fresh valid verify answer. */
+export function withControls<T extends object>(
+  result: T,
+  controls: KeyControls,
+): T & { meta?: NonNullable<KeyControls['meta']>; allowedCidrs?: readonly string[] } {
+  const answer: T & { meta?: NonNullable<KeyControls['meta']>; allowedCidrs?: readonly string[] } = result
+  if (controls.meta !== null) answer.meta = controls.meta
+  if (controls.allowedCidrs !== null) answer.allowedCidrs = controls.allowedCidrs
+  return answer
 }
 
 function deepFreeze<T>(value: T): T {
