@@ -55,6 +55,7 @@ const ENDPOINTS: Array<[procedure: string, method: string, path: string]> = [
   ['token.revoke', 'post', '/tokens/{id}/revoke'],
   ['token.setDisabled', 'put', '/tokens/{id}/disabled'],
   ['token.rotate', 'post', '/tokens/{id}/rotate'],
+  ['token.update', 'patch', '/tokens/{id}'],
   ['token.reportLeaked', 'post', '/tokens/leaked'],
   ['me', 'get', '/me'],
   ['account.create', 'post', '/accounts'],

@@ -246,7 +246,8 @@ describe('requireAuth', () => {
       expect(response.status).toBe(429)
       expect(response.headers.get('retry-after')).toBe('2')
       expect(((await response.json()) as any).error.code).toBe('rate_limited')
-      expect(seen).toEqual([{ ratelimit: limited }])
+      // The caller's address goes along, for keys bound to networks.
+      expect(seen).toEqual([{ ratelimit: limited, clientIp: '127.0.0.1' }])
     } finally {
       await new Promise((resolve) => server.close(resolve))
     }
