@@ -1,10 +1,11 @@
+import * as grpc from '@grpc/grpc-js'
 import { freePort, query } from '@tokend/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CheckRequest } from '../src/grpc/generated/envoy/service/auth/v3/CheckRequest.ts'
 import type { CheckResponse__Output } from '../src/grpc/generated/envoy/service/auth/v3/CheckResponse.ts'
 import type { VerifyRequest } from '../src/grpc/generated/tokend/v1/VerifyRequest.ts'
 import type { VerifyResponse__Output } from '../src/grpc/generated/tokend/v1/VerifyResponse.ts'
-import { bearer, call, tokendClients } from './grpc-client.ts'
+import { bearer, call, failure, tokendClients } from './grpc-client.ts'
 import { type Caller, issue, startTestApp, type TestApp } from './harness.ts'
 
 /**
@@ -213,6 +214,17 @@ describe('IP_NOT_ALLOWED', () => {
     expect(await verify({ token: bound.token })).toMatchObject({ valid: false, reason: 'IP_NOT_ALLOWED' })
     const plainKey = await issue(t.operator)
     expect((await verify({ token: plainKey.token })).metaJson).toBe('')
+    // A service key bound to networks the gRPC peer (loopback) is not in may not verify at all.
+    const service = await issue(t.operator, { scopes: ['tokend:verify'], allowedCidrs: ['10.0.0.0/8'] })
+    const refused = await failure(
+      call<VerifyRequest, VerifyResponse__Output>(
+        clients.tokens.Verify,
+        clients.tokens,
+        { token: plainKey.token },
+        bearer(service.token),
+      ),
+    )
+    expect([refused.code, refused.reason]).toEqual([grpc.status.PERMISSION_DENIED, 'ip_not_allowed'])
   })
 
   it('ext_authz: the downstream source address, or X-Forwarded-For when the source is a trusted proxy', async () => {
