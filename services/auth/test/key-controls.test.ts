@@ -1,10 +1,13 @@
 import * as grpc from '@grpc/grpc-js'
+import { digestKey } from '@tokend/keys'
 import { freePort, query } from '@tokend/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { cacheKey } from '../src/cache/cache-key.ts'
 import type { CheckRequest } from '../src/grpc/generated/envoy/service/auth/v3/CheckRequest.ts'
 import type { CheckResponse__Output } from '../src/grpc/generated/envoy/service/auth/v3/CheckResponse.ts'
 import type { VerifyRequest } from '../src/grpc/generated/tokend/v1/VerifyRequest.ts'
 import type { VerifyResponse__Output } from '../src/grpc/generated/tokend/v1/VerifyResponse.ts'
+import { findKeyRecord } from '../src/tokens/token.repository.ts'
 import { bearer, call, failure, tokendClients } from './grpc-client.ts'
 import { type Caller, issue, startTestApp, type TestApp } from './harness.ts'
 
@@ -103,6 +106,22 @@ describe('rotation', () => {
     const token = rotated.body.result.data.token
     expect((await trpcVerify({ token, clientIp: '10.0.0.1' })).body).toMatchObject({ valid: true, meta: META })
     expect((await trpcVerify({ token, clientIp: '192.0.2.1' })).body.reason).toBe('IP_NOT_ALLOWED')
+  })
+})
+
+describe('a narrowing update and a verify in flight', () => {
+  it('never caches the wider row a verify read before the update', async () => {
+    const key = await issue(t.operator, { scopes: ['calls:read', 'calls:write'] })
+    const digest = digestKey(key.token)
+    // Force the interleaving: the verify reads the row, the update commits and is applied, then the read completes.
+    const staleRead = t.app.deps.cache.lookup(cacheKey(digest), async () => {
+      const row = (await findKeyRecord(t.app.deps.pool, digest))?.record ?? null
+      expect((await t.operator.mutation('token.update', { id: key.id, scopes: ['calls:read'] })).status).toBe(200)
+      return row
+    })
+    expect((await staleRead)?.scopes).toEqual(['calls:read', 'calls:write']) // that verify began before
+    const after = await trpcVerify({ token: key.token, require: { scopes: ['calls:write'] } })
+    expect(after.body).toEqual({ valid: false, reason: 'INSUFFICIENT_SCOPE', missingScopes: ['calls:write'] })
   })
 })
 
