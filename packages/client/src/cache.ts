@@ -69,6 +69,8 @@ export class VerifyCache {
   store(digest: string, result: VerifyResult, epoch: number): void {
     if (!this.#ready || epoch !== this.#epoch) return
     if (!result.valid && !CACHEABLE_DENIALS.has(result.reason)) return
+    // A key with usage credits spends on every verify: its answers are never reused.
+    if ((result as { remaining?: number }).remaining !== undefined) return
     // The stream tells only the scope's changes: an answer that another account's change could undo is not kept.
     if (
       this.#scope !== ALL_ACCOUNTS &&

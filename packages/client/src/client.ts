@@ -10,6 +10,7 @@ import {
 } from '@trpc/client'
 import { EventSource } from 'eventsource'
 import type { RequestHandler } from 'express'
+import { LRUCache } from 'lru-cache'
 import { applyRequirements, type CacheOptions, VerifyCache } from './cache.ts'
 import { TokendRejectedError, TokendSetupError, TokendUnavailableError } from './errors.ts'
 import { type RequireAuthOptions, requireAuth } from './middleware.ts'
@@ -67,6 +68,11 @@ export interface TokendClientOptions {
 export interface VerifyOptions extends Requirements {
   /** Counted by tokend; a rate-limited verify always asks tokend and is only retried if it was never sent. */
   ratelimit?: RateLimit
+  /**
+   * Usage credits to spend, for keys with credits (default 1; 0 checks without spending).
+   * A verify of a key with credits always asks tokend, and is only retried if it was never sent.
+   */
+  cost?: number
 }
 
 /**
@@ -240,6 +246,8 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
       })
     : undefined
   const inflight = new Map<string, { epoch: number; result: Promise<VerifyResult> }>()
+  /** Digests of keys with usage credits: every verify of theirs asks tokend (never cached, never shared). */
+  const metered = new LRUCache<string, true>({ max: 10_000 })
 
   async function callVerify(input: RouterInputs['token']['verify'], idempotent: boolean): Promise<VerifyResult> {
     for (let attempt = 0; ; attempt++) {
@@ -255,12 +263,18 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
     }
   }
 
-  /** Asks tokend about the key alone (no requirements), so the answer can be cached. */
-  function fetchCacheable(digest: string, credential: string): Promise<VerifyResult> {
+  /**
+   * Asks tokend about the key alone (no requirements), so the answer can be cached.
+   * `shared`: the answer came from another caller's request.
+   */
+  async function fetchCacheable(
+    digest: string,
+    credential: string,
+  ): Promise<{ answer: VerifyResult; shared: boolean }> {
     const active = cache as VerifyCache
     const epoch = active.epoch
     const joined = inflight.get(digest)
-    if (joined && joined.epoch === epoch) return joined.result
+    if (joined && joined.epoch === epoch) return { answer: await joined.result, shared: true }
     const result = callVerify({ token: credential }, true).then((answer) => {
       active.store(digest, answer, epoch)
       return answer
@@ -271,31 +285,45 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
       if (inflight.get(digest) === entry) inflight.delete(digest)
     }
     result.then(forget, forget)
-    return result
+    return { answer: await result, shared: false }
+  }
+
+  /** Asks tokend with this call's own requirements, limit and cost. */
+  function verifyRemote(credential: string, verifyOptions: VerifyOptions): Promise<VerifyResult> {
+    const { ratelimit, cost, ...require } = verifyOptions
+    const input = { token: credential, ...(Object.keys(require).length > 0 ? { require } : {}) }
+    if (ratelimit) Object.assign(input, { ratelimit })
+    if (cost !== undefined) Object.assign(input, { cost })
+    // Counting (a rate limit, credits) makes a verify not idempotent: retried only if never sent.
+    const counted = ratelimit !== undefined || cost !== undefined || metered.has(digestKey(credential))
+    return callVerify(input, !counted)
   }
 
   async function verify(credential: string, verifyOptions: VerifyOptions = {}): Promise<VerifyResult> {
-    const { ratelimit, ...require } = verifyOptions
+    const { ratelimit, cost, ...require } = verifyOptions
     const kind = credentialKind(credential, prefix)
     if (kind === 'malformed') {
       stats.localRejects++
       return { valid: false, reason: 'MALFORMED' }
     }
     // Only access keys are cached: their changes are what the stream reports. A rate
-    // limit is counted by tokend on every request, so it always asks.
-    if (cache && kind === 'access_key' && !ratelimit) {
+    // limit and usage credits are counted by tokend on every request, so those always ask.
+    if (cache && kind === 'access_key' && !ratelimit && cost === undefined) {
       const digest = digestKey(credential)
-      const hit = cache.get(digest)
-      if (hit) {
-        stats.cacheHits++
-        return applyRequirements(hit, require)
+      if (!metered.has(digest)) {
+        const hit = cache.get(digest)
+        if (hit) {
+          stats.cacheHits++
+          return applyRequirements(hit, require)
+        }
+        const { answer, shared } = await fetchCacheable(digest, credential)
+        if (!isMetered(answer)) return applyRequirements(answer, require)
+        metered.set(digest, true)
+        // Another caller's answer spent that caller's credit, not this one's.
+        if (!shared) return applyRequirements(answer, require)
       }
-      return applyRequirements(await fetchCacheable(digest, credential), require)
     }
-    const input = { token: credential, ...(Object.keys(require).length > 0 ? { require } : {}) }
-    // `ratelimit` is typed here ahead of tokend's input schema, which does not list it yet.
-    if (ratelimit) Object.assign(input, { ratelimit })
-    return callVerify(input, !ratelimit)
+    return verifyRemote(credential, verifyOptions)
   }
 
   const client: TokendClient = {
@@ -343,6 +371,11 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
   }
   const reported = new Set<string>()
   return client
+}
+
+/** An answer about a key with usage credits (it carries `remaining`): spent per call, never reused. */
+function isMetered(result: VerifyResult): boolean {
+  return (result as { remaining?: number }).remaining !== undefined
 }
 
 /** One JSON line per message on stderr, pino-like, for a client given no logger. */

@@ -18,6 +18,7 @@ type DenialReason =
   | 'INSUFFICIENT_SCOPE'
   | 'WRONG_ENVIRONMENT'
   | 'RATE_LIMITED'
+  | 'USAGE_EXCEEDED'
 
 export type VerifyResult =
   | {
@@ -30,6 +31,8 @@ export type VerifyResult =
       scopes: string[]
       name: string
       expiresAt: string | null
+      /** Usage credits left after this verify, as this replica sees them; only for keys with credits. */
+      remaining?: number
     }
   | {
       valid: true
@@ -58,7 +61,7 @@ export type VerifyResult =
       expiresAt: string
       resource: { type: string; id: string }
     }
-  | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number }
+  | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number; remaining?: number }
 
 export interface RouterInputs {
   token: {
@@ -68,6 +71,7 @@ export interface RouterInputs {
         | { scopes?: string[] | undefined; environment?: Environment | undefined; role?: Role | undefined }
         | undefined
       ratelimit?: { name: string; limit: number; windowMs: number } | undefined
+      cost?: number | undefined
     }
   }
 }

@@ -11,6 +11,7 @@ export type DenialReason =
   | 'INSUFFICIENT_SCOPE'
   | 'WRONG_ENVIRONMENT'
   | 'RATE_LIMITED'
+  | 'USAGE_EXCEEDED'
 
 /** The stable `error.code` of every HTTP answer that refuses a request for its credential (SPEC §10). */
 export type AuthErrorCode =
@@ -26,6 +27,7 @@ export type AuthErrorCode =
   | 'insufficient_scope'
   | 'wrong_environment'
   | 'rate_limited'
+  | 'usage_exceeded'
   | 'auth_unavailable'
 
 /**
@@ -56,6 +58,7 @@ const DENIALS: Record<DenialReason, { status: 401 | 403 | 429; code: AuthErrorCo
   INSUFFICIENT_SCOPE: { status: 403, code: 'insufficient_scope', message: 'the credential lacks a required scope' },
   WRONG_ENVIRONMENT: { status: 403, code: 'wrong_environment', message: 'the credential is for another environment' },
   RATE_LIMITED: { status: 429, code: 'rate_limited', message: 'too many requests; retry later' },
+  USAGE_EXCEEDED: { status: 403, code: 'usage_exceeded', message: "the credential's usage credits are spent" },
 }
 
 // `error` is the RFC 6750 error code (none when nothing was sent, as section 3.1 asks).

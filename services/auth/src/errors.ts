@@ -25,6 +25,7 @@ export type Reason =
   | 'username_taken'
   | 'conflict'
   | 'rate_limited'
+  | 'usage_exceeded'
   | 'unavailable'
 
 /**
@@ -72,6 +73,11 @@ export const ERROR_REASONS: Record<Reason | 'internal', { status: number; meanin
     status: 429,
     meaning:
       'Too many key creations or sign-in attempts: `Retry-After` (seconds) and `retryAfterMs` say how long to wait.',
+  },
+  usage_exceeded: {
+    status: 403,
+    meaning:
+      "The key's usage credits are spent: the edge (forward-auth, ext_authz) and `@tokend/client`'s middleware refuse with it. `token.verify` answers `USAGE_EXCEEDED` as a result (200), with `remaining`.",
   },
   unavailable: { status: 503, meaning: 'The database cannot be reached; nothing was written. Try again.' },
   internal: {

@@ -30,6 +30,7 @@ export const CODE_OF: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   username_taken: 'CONFLICT',
   conflict: 'CONFLICT',
   rate_limited: 'TOO_MANY_REQUESTS',
+  usage_exceeded: 'FORBIDDEN',
   unavailable: 'SERVICE_UNAVAILABLE',
 }
 

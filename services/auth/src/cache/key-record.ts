@@ -7,6 +7,8 @@ const DISABLED = 4
 const REVOKED = 8
 const ACCOUNT_ACTIVE = 16
 const OPERATOR = 32
+/** The key has usage credits: verify spends them (credits/). Keys without pay nothing for this. */
+const METERED = 128
 
 export interface KeyFields {
   id: string
@@ -21,6 +23,8 @@ export interface KeyFields {
   revoked: boolean
   accountActive: boolean
   operator: boolean
+  /** The key has usage credits (absent: none). */
+  metered?: boolean | undefined
 }
 
 // Keys share accounts and scope lists; cached entries share the strings and arrays.
@@ -58,7 +62,8 @@ export class KeyRecord {
       (fields.disabled ? DISABLED : 0) |
       (fields.revoked ? REVOKED : 0) |
       (fields.accountActive ? ACCOUNT_ACTIVE : 0) |
-      (fields.operator ? OPERATOR : 0)
+      (fields.operator ? OPERATOR : 0) |
+      (fields.metered ? METERED : 0)
     const scopes = shared(scopeLists, fields.scopes.join(' '), Object.freeze([...fields.scopes]))
     const accountId = shared(accountIds, fields.accountId, fields.accountId)
     return new KeyRecord(fields.id, accountId, fields.name, scopes, fields.expiresAt, flags)
@@ -81,5 +86,8 @@ export class KeyRecord {
   }
   get operator(): boolean {
     return (this.flags & OPERATOR) !== 0
+  }
+  get metered(): boolean {
+    return (this.flags & METERED) !== 0
   }
 }

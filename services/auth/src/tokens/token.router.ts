@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { changeStream } from '../changes/change-stream.ts'
+import { creditsInput, creditsOutput } from '../credits/credits.ts'
 import { DomainError, UnavailableError } from '../errors.ts'
 import { actorOf } from '../principal.ts'
 import { authedProcedure } from '../trpc.ts'
@@ -48,6 +49,7 @@ export const issuedToken = z
     expiresAt: timestamp.nullable(),
     createdAt: timestamp,
     rotatedFrom: z.string().nullable(),
+    credits: creditsOutput.unwrap().optional().meta({ description: 'Present for a key with usage credits' }),
   })
   .meta({ id: 'IssuedToken' })
 
@@ -64,7 +66,13 @@ const granted = {
 export const verifyResult = z
   .discriminatedUnion('valid', [
     z.discriminatedUnion('kind', [
-      z.object({ ...granted, kind: z.literal('access_key'), role, expiresAt: timestamp.nullable() }),
+      z.object({
+        ...granted,
+        kind: z.literal('access_key'),
+        role,
+        expiresAt: timestamp.nullable(),
+        remaining: z.number().int().optional().meta({ description: 'Usage credits left; keys with credits only' }),
+      }),
       z.object({ ...granted, kind: z.literal('session'), userId: z.string(), role, expiresAt: timestamp }),
       z.object({
         ...granted,
@@ -86,9 +94,11 @@ export const verifyResult = z
         'INSUFFICIENT_SCOPE',
         'WRONG_ENVIRONMENT',
         'RATE_LIMITED',
+        'USAGE_EXCEEDED',
       ]),
       missingScopes: z.array(z.string()).optional(),
       retryAfterMs: z.number().int().optional(),
+      remaining: z.number().int().optional(),
     }),
   ])
   .meta({ id: 'VerifyResult', description: 'A denial is a result (HTTP 200), not an error.' })
@@ -145,6 +155,7 @@ export const tokenRouter = {
           expiresIn: z.enum(['30d', '90d', '1y', 'never']).optional(),
           expiresAt: futureDate.optional(),
           accountId: id.optional(),
+          credits: creditsInput.optional(),
         })
         .refine((input) => input.expiresIn === undefined || input.expiresAt === undefined, {
           message: 'give expiresIn or expiresAt, not both',

@@ -4,6 +4,7 @@ import { planExpiry, requireEnvironmentAllowed } from '../accounts/plans.ts'
 import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction, keyChange } from '../changes/change-events.ts'
 import type { Config } from '../config.ts'
+import { type Credits, type CreditsInfo, copyCredits, writeCredits } from '../credits/credits.ts'
 import type { Db } from '../db/database.ts'
 import type { AccessKeyRow, AccountRow } from '../db/schema.ts'
 import type { Deps } from '../deps.ts'
@@ -55,6 +56,8 @@ export interface IssuedToken {
   expiresAt: string | null
   createdAt: string
   rotatedFrom: string | null
+  /** Present for a key with usage credits. */
+  credits?: NonNullable<CreditsInfo>
 }
 
 export interface IssueInput {
@@ -66,6 +69,7 @@ export interface IssueInput {
   expiresIn?: ExpiresIn | undefined
   expiresAt?: string | undefined
   accountId?: string | undefined
+  credits?: Credits | undefined
 }
 
 const DAY_MS = 86_400_000
@@ -106,14 +110,22 @@ export async function issueToken({ deps, principal, actor }: TokenContext, input
       createdBy: principalId(principal),
       rotatedFrom: null,
     })
+    const credits = input.credits ? await writeCredits(trx, row.id, input.credits, deps.credits.now) : null
     await recordAudit(trx, actor, {
       accountId,
       action: 'token.issue',
       targetType: 'access_key',
       targetId: row.id,
-      data: { name: row.name, environment: row.environment, role, scopes, expiresAt: iso(expiresAt) },
+      data: {
+        name: row.name,
+        environment: row.environment,
+        role,
+        scopes,
+        expiresAt: iso(expiresAt),
+        ...(credits && { credits }),
+      },
     })
-    return issued(token, row)
+    return issued(token, row, credits)
   })
 }
 
@@ -188,7 +200,7 @@ export async function rotateToken(
   input: { id: string; oldExpiresIn?: number | undefined },
 ): Promise<IssuedToken> {
   requireAdmin(principal)
-  const { token, row } = await changeTransaction(deps, async (trx, announce) => {
+  const { token, row, credits } = await changeTransaction(deps, async (trx, announce) => {
     let old = owned(principal, await keys.findKeyById(trx, input.id, { forUpdate: true }))
     if (old.revoked_at) throw new TokenRevokedError()
     checkGrant(principal, old.role, old.scopes)
@@ -215,6 +227,8 @@ export async function rotateToken(
       createdBy: principalId(principal),
       rotatedFrom: old.id,
     })
+    // The successor gets the old key's credits as they stand (its own budget from now on).
+    const credits = await copyCredits(trx, old.id, created.row.id)
     // The old key's expiry may only move closer, never further away.
     if (input.oldExpiresIn !== undefined) {
       const shortened = new Date(now + input.oldExpiresIn * 1000)
@@ -232,9 +246,9 @@ export async function rotateToken(
       targetId: created.row.id,
       data: { rotatedFrom: old.id, oldExpiresAt: iso(old.expires_at) },
     })
-    return created
+    return { ...created, credits }
   })
-  return issued(token, row)
+  return issued(token, row, credits)
 }
 
 /** Inserts a fresh key and returns its plaintext with the stored row (digest only). */
@@ -383,8 +397,8 @@ function tokenInfo(row: AccessKeyRow): TokenInfo {
   }
 }
 
-export function issued(token: string, row: AccessKeyRow): IssuedToken {
-  return {
+export function issued(token: string, row: AccessKeyRow, credits: CreditsInfo = null): IssuedToken {
+  const answer: IssuedToken = {
     token,
     id: row.id,
     accountId: row.account_id,
@@ -398,6 +412,8 @@ export function issued(token: string, row: AccessKeyRow): IssuedToken {
     createdAt: row.created_at.toISOString(),
     rotatedFrom: row.rotated_from,
   }
+  if (credits) answer.credits = credits
+  return answer
 }
 
 function iso(date: Date | null): string | null {

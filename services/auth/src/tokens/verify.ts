@@ -2,6 +2,8 @@ import { type DenialReason, digestBytes, type Environment, parseKey } from '@tok
 import { z } from 'zod'
 import { cacheKey } from '../cache/cache-key.ts'
 import type { KeyRecord } from '../cache/key-record.ts'
+import { chargeCredits } from '../credits/charge.ts'
+import { cost } from '../credits/credits.ts'
 import type { Deps } from '../deps.ts'
 import { ForbiddenError } from '../errors.ts'
 import type { AccessKeyPrincipal, Credential, Principal, Role } from '../principal.ts'
@@ -26,6 +28,8 @@ export type VerifyResult =
       scopes: string[]
       name: string
       expiresAt: string | null
+      /** Usage credits left after this verify, as this replica sees them; only for keys with credits. */
+      remaining?: number
     }
   | {
       valid: true
@@ -54,7 +58,7 @@ export type VerifyResult =
       expiresAt: string
       resource: { type: string; id: string }
     }
-  | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number }
+  | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number; remaining?: number }
 
 type Checked = { record: KeyRecord } | { reason: DenialReason }
 
@@ -77,6 +81,8 @@ export const verifyInput = z.strictObject({
       windowMs: z.number().int().min(1_000).max(86_400_000),
     })
     .optional(),
+  /** Usage credits to spend (keys with credits only; default 1, 0 checks without spending). */
+  cost: cost.optional(),
 })
 
 export type VerifyInput = z.infer<typeof verifyInput>
@@ -118,6 +124,9 @@ export async function verifyToken(deps: Deps, input: VerifyInput): Promise<Verif
     const decision = await deps.ratelimits.consume(credential.accountId, input.ratelimit)
     if (!decision.allowed) return { valid: false, reason: 'RATE_LIMITED', retryAfterMs: decision.retryAfterMs }
   }
+  // Spent last, once everything else allows the call; keys without credits skip it.
+  if (credential.kind === 'access_key' && credential.metered)
+    return chargeCredits(deps, credential, input.cost, granted)
   return granted(credential)
 }
 
@@ -200,11 +209,12 @@ function accessKeyPrincipal(record: KeyRecord): AccessKeyPrincipal {
     scopes: record.scopes,
     name: record.name,
     expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
+    metered: record.metered,
   }
 }
 
 /** A valid credential as verify reports it. */
-function granted(credential: Credential): VerifyResult {
+export function granted(credential: Credential): VerifyResult {
   const { accountId, environment } = credential
   switch (credential.kind) {
     case 'access_key': {

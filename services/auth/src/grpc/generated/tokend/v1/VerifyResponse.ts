@@ -19,6 +19,8 @@ export interface VerifyResponse {
   'retryAfterMs'?: (number | string | Long);
   'userId'?: (string);
   'resource'?: (_tokend_v1_Resource | null);
+  'remaining'?: (number | string | Long);
+  '_remaining'?: "remaining";
 }
 
 export interface VerifyResponse__Output {
@@ -36,4 +38,6 @@ export interface VerifyResponse__Output {
   'retryAfterMs': (number);
   'userId': (string);
   'resource': (_tokend_v1_Resource__Output | null);
+  'remaining'?: (number);
+  '_remaining'?: "remaining";
 }
