@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import type { IssuedToken, RouterInputs, RouterOutputs, TokenInfo, VerifyResult } from '@tokend/auth'
-import { type Command, Option } from 'commander'
+import { type Command, InvalidArgumentError, Option } from 'commander'
 import { collect, examples, type PagingOptions, pages, wholeNumber, withPaging } from './commands.ts'
 import { CliError, EXIT } from './errors.ts'
 import { date, details, list, table, text } from './output.ts'
@@ -25,6 +25,7 @@ export function registerKeys(program: Command, context: Context): void {
 
   keys
     .command('issue')
+    .alias('create')
     .description('issue a key; its plaintext is printed once, and only here')
     .requiredOption('--name <name>', 'friendly name, e.g. the service that holds it')
     .addOption(
@@ -36,10 +37,17 @@ export function registerKeys(program: Command, context: Context): void {
     .option('--expires-at <date>', 'expire at this ISO-8601 date instead')
     .option('--detail <text>', 'a longer description')
     .option('--account <accountId>', 'issue into this account (operator admins only)')
+    .option(
+      '--credits <n>',
+      'usage credits: each verify spends one (or its cost); none left is USAGE_EXCEEDED',
+      wholeNumber,
+    )
+    .option('--refill <amount/interval>', 'set the credits back to amount every UTC day or month, e.g. 100/day', refill)
     .addHelpText(
       'after',
       examples([
         'tokend keys issue --name voice-api --env live --scope tokend:verify',
+        'tokend keys create --name metered --env live --credits 1000 --refill 1000/month',
         'tokend keys issue --name ci --env test --scope recordings:read --scope recordings:write --expires-in 90d',
         '# keep only the plaintext (the warning goes to stderr):',
         'KEY=$(tokend keys issue --name ci --env test --json | jq -r .token)',
@@ -56,6 +64,7 @@ export function registerKeys(program: Command, context: Context): void {
         expiresAt: options.expiresAt,
         detail: options.detail,
         accountId: options.account,
+        credits: creditsOf(options),
       })
       printIssued(session, issued)
     })
@@ -204,6 +213,7 @@ export function registerKeys(program: Command, context: Context): void {
     .option('--scope <scope>', 'require this scope (repeat for more)', collect)
     .addOption(new Option('--env <environment>', 'require this environment').choices(ENVIRONMENTS))
     .addOption(new Option('--role <role>', 'require this role').choices(ROLES))
+    .option('--cost <n>', 'usage credits to spend, for keys with credits (default 1; 0 only checks)', wholeNumber)
     .addHelpText(
       'after',
       examples([
@@ -217,7 +227,11 @@ export function registerKeys(program: Command, context: Context): void {
       const key = token === '-' ? readFileSync(0, 'utf8').trim() : token
       const require: Requirements = { scopes: options.scope, environment: options.env, role: options.role }
       const given = Object.values(require).some((value) => value !== undefined)
-      const result = await session.trpc.token.verify.mutate({ token: key, ...(given ? { require } : {}) })
+      const result = await session.trpc.token.verify.mutate({
+        token: key,
+        ...(given ? { require } : {}),
+        ...(options.cost !== undefined && { cost: options.cost }),
+      })
       session.print(result, showVerify)
       if (!result.valid) session.exitWith(EXIT.denied)
     })
@@ -233,6 +247,25 @@ interface IssueOptions {
   expiresAt?: string
   detail?: string
   account?: string
+  credits?: number
+  refill?: Refill
+}
+
+type Refill = { amount: number; interval: 'day' | 'month' }
+
+/** `--refill 100/day`: the amount and the interval (`day` or `month`). */
+function refill(value: string): Refill {
+  const match = /^(\d+)\/(day|month)$/.exec(value)
+  if (!match) throw new InvalidArgumentError('expected amount/day or amount/month, e.g. 100/day')
+  return { amount: Number(match[1]), interval: match[2] as Refill['interval'] }
+}
+
+function creditsOf(options: IssueOptions): IssueInput['credits'] {
+  if (options.credits === undefined) {
+    if (options.refill) throw new CliError('--refill needs --credits (the credits to start with)', EXIT.usage)
+    return undefined
+  }
+  return { remaining: options.credits, ...(options.refill && { refill: options.refill }) }
 }
 
 interface ListOptions extends PagingOptions {
@@ -242,6 +275,7 @@ interface ListOptions extends PagingOptions {
 }
 
 interface VerifyOptions {
+  cost?: number
   scope?: string[]
   env?: Requirements['environment']
   role?: Requirements['role']
@@ -260,9 +294,15 @@ function printIssued(session: Session, issued: IssuedToken): void {
       ['expires', date(key.expiresAt, 'never')],
       ['created', date(key.createdAt)],
       ...(key.rotatedFrom ? [['rotated from', key.rotatedFrom] as [string, string]] : []),
+      ...(key.credits ? [['credits', showCredits(key.credits)] as [string, string]] : []),
     ]).concat(`\n${key.token}\n`),
   )
   session.note('this is the only time the key is shown: store it now, it will not be shown again')
+}
+
+function showCredits(credits: NonNullable<IssuedToken['credits']>): string {
+  const refills = credits.refill ? `, back to ${credits.refill.amount} every ${credits.refill.interval} (UTC)` : ''
+  return `${credits.remaining}${refills}`
 }
 
 function showKey(key: TokenInfo): string {
@@ -290,6 +330,7 @@ function showVerify(result: VerifyResult): string {
       ['denied', result.reason],
       ...(result.missingScopes ? [['missing scopes', list(result.missingScopes)] as [string, string]] : []),
       ...(result.retryAfterMs !== undefined ? [['retry after', `${result.retryAfterMs} ms`] as [string, string]] : []),
+      ...(result.remaining !== undefined ? [['credits left', String(result.remaining)] as [string, string]] : []),
     ])
   }
   return details([
@@ -300,6 +341,9 @@ function showVerify(result: VerifyResult): string {
     ['role', result.role ?? '-'],
     ['scopes', list(result.scopes)],
     ['expires', date(result.expiresAt, 'never')],
+    ...(result.kind === 'access_key' && result.remaining !== undefined
+      ? [['credits left', String(result.remaining)] as [string, string]]
+      : []),
   ])
 }
 
