@@ -18,8 +18,6 @@ export interface AccessKeyPrincipal {
   scopes: readonly string[]
   name: string
   expiresAt: string | null
-  /** The key has usage credits, which verify spends. */
-  metered: boolean
 }
 
 /** A signed-in user. Sessions manage an account; they hold no `tokend:*` scope. */

@@ -2,7 +2,7 @@ import { type DenialReason, digestBytes, type Environment, parseKey } from '@tok
 import { z } from 'zod'
 import { cacheKey } from '../cache/cache-key.ts'
 import type { KeyRecord } from '../cache/key-record.ts'
-import { chargeCredits } from '../credits/charge.ts'
+import { chargeCredits, isMetered, markMetered } from '../credits/charge.ts'
 import { cost } from '../credits/credits.ts'
 import type { Deps } from '../deps.ts'
 import { ForbiddenError } from '../errors.ts'
@@ -125,8 +125,9 @@ export async function verifyToken(deps: Deps, input: VerifyInput): Promise<Verif
     if (!decision.allowed) return { valid: false, reason: 'RATE_LIMITED', retryAfterMs: decision.retryAfterMs }
   }
   // Spent last, once everything else allows the call; keys without credits skip it.
-  if (credential.kind === 'access_key' && credential.metered)
+  if (credential.kind === 'access_key' && isMetered(credential)) {
     return chargeCredits(deps, credential, input.cost, granted)
+  }
   return granted(credential)
 }
 
@@ -139,7 +140,9 @@ export async function resolveCredential(deps: Deps, token: string): Promise<Cred
   const checked = await checkKey(deps, token)
   if ('record' in checked) {
     deps.usage.touch(checked.record.id)
-    return accessKeyPrincipal(checked.record)
+    const principal = accessKeyPrincipal(checked.record)
+    if (checked.record.metered) markMetered(principal)
+    return principal
   }
   if (checked.reason !== 'MALFORMED' || !looksLikeJwt(token)) return checked
   const jwt = await checkJwt(deps, token)
@@ -209,7 +212,6 @@ function accessKeyPrincipal(record: KeyRecord): AccessKeyPrincipal {
     scopes: record.scopes,
     name: record.name,
     expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
-    metered: record.metered,
   }
 }
 
