@@ -1,5 +1,7 @@
 import { freePort, query } from '@tokend/testing'
+import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CreditLedger } from '../src/credits/credit-ledger.ts'
 import { setCredits } from '../src/credits/credits.ts'
 import type { VerifyRequest } from '../src/grpc/generated/tokend/v1/VerifyRequest.ts'
 import type { VerifyResponse__Output } from '../src/grpc/generated/tokend/v1/VerifyResponse.ts'
@@ -189,6 +191,43 @@ describe('setCredits (for token.update)', () => {
     await expect.poll(async () => (await stored(key.id))?.remaining, { timeout: 2_000 }).toBe(999)
     expect(await verify(key.token)).toEqual({ valid: false, reason: 'DISABLED' })
   })
+})
+
+describe('CreditLedger on three replicas sharing one pool', () => {
+  it('never spends more than the budget, and Postgres keeps the rest exactly, whatever the interleaving', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 300 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 7 })), {
+          minLength: 1,
+          maxLength: 200,
+        }),
+        fc.integer({ min: 1, max: 50 }),
+        fc.integer({ min: 1, max: 16 }),
+        async (budget, spends, maxLease, share) => {
+          const key = await issue(t.operator, { credits: { remaining: budget } })
+          const { pool, logger } = t.app.deps
+          const ledgers = [0, 1, 2].map(() => new CreditLedger({ pool, logger, maxLease, share, clock: () => now }))
+          const outcomes = await Promise.all(
+            spends.map(async ([replica, cost]) => ({
+              cost,
+              spent: await (ledgers[replica] as CreditLedger).spend(key.id, cost),
+            })),
+          )
+          const spent = outcomes.reduce((sum, { cost, spent }) => sum + (spent.ok ? cost : 0), 0)
+          expect(spent).toBeLessThanOrEqual(budget)
+          await Promise.all(ledgers.map((ledger) => ledger.releaseAll()))
+          expect((await stored(key.id))?.remaining).toBe(budget - spent)
+          // Spent one at a time on one replica, what is left goes to the last credit.
+          const last = ledgers[0] as CreditLedger
+          let more = 0
+          while ((await last.spend(key.id, 1)).ok) more++
+          expect(spent + more).toBe(budget)
+        },
+      ),
+      { numRuns: 25 },
+    )
+  }, 120_000)
 })
 
 describe('bad input', () => {
