@@ -127,10 +127,11 @@ export function createApp(options: AppOptions): App {
     })
     // Fail safe: while events may be missed, nothing is answered from memory.
     changes.on('state', (state) => {
+      // Leases taken while events could be missed may be of a replaced budget: all go back.
+      void credits.releaseAll()
       if (state !== 'subscribed') {
         cache.suspend()
         jwtCache.suspend()
-        void credits.releaseAll()
         return
       }
       cache.resume()
