@@ -300,7 +300,7 @@ function printIssued(session: Session, issued: IssuedToken): void {
   session.note('this is the only time the key is shown: store it now, it will not be shown again')
 }
 
-function showCredits(credits: NonNullable<IssuedToken['credits']>): string {
+function showCredits(credits: NonNullable<TokenInfo['credits']>): string {
   const refills = credits.refill ? `, back to ${credits.refill.amount} every ${credits.refill.interval} (UTC)` : ''
   return `${credits.remaining}${refills}`
 }
@@ -321,6 +321,7 @@ function showKey(key: TokenInfo): string {
     ['last used', date(key.lastUsedAt, 'never')],
     ['revoked', date(key.revokedAt)],
     ['rotated from', text(key.rotatedFrom)],
+    ...(key.credits ? [['credits', showCredits(key.credits)] as [string, string]] : []),
   ])
 }
 

@@ -65,6 +65,12 @@ describe('credits at token.issue', () => {
     expect(await verify(key.token)).toEqual({ valid: false, reason: 'USAGE_EXCEEDED', remaining: 0 })
     await settle()
     expect((await stored(key.id))?.remaining).toBe(0)
+    const got = await t.operator.query('token.get', { id: key.id })
+    expect(got.body.result.data.credits).toEqual({ remaining: 0, refill: null })
+    const listed = await t.operator.query('token.list', { limit: 100 })
+    const items = listed.body.result.data.items as Array<{ id: string; credits?: unknown }>
+    expect(items.find((item) => item.id === key.id)?.credits).toEqual({ remaining: 0, refill: null })
+    expect(items.filter((item) => item.credits === undefined).length).toBeGreaterThan(0)
   })
 
   it('leave keys without credits as they were: no remaining, cost ignored', async () => {

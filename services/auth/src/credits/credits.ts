@@ -134,14 +134,15 @@ export async function copyCredits(trx: Db, from: string, to: string): Promise<Cr
   return row ? creditsInfo(row) : null
 }
 
-/** A key's credits as stored (what no replica holds on lease), or null for a key without. */
-export async function readCredits(db: Db, tokenId: string): Promise<CreditsInfo> {
-  const row = await db
+/** The credits of those keys that have any, as stored (what no replica holds on lease), by key id. */
+export async function readCreditsOf(db: Db, tokenIds: string[]): Promise<Map<string, NonNullable<CreditsInfo>>> {
+  if (tokenIds.length === 0) return new Map()
+  const rows = await db
     .selectFrom('key_credits')
-    .select(['remaining', 'refill_amount', 'refill_interval'])
-    .where('key_id', '=', tokenId)
-    .executeTakeFirst()
-  return row ? creditsInfo(row) : null
+    .select(['key_id', 'remaining', 'refill_amount', 'refill_interval'])
+    .where('key_id', 'in', tokenIds)
+    .execute()
+  return new Map(rows.map((row) => [row.key_id, creditsInfo(row) as NonNullable<CreditsInfo>]))
 }
 
 function creditsInfo(row: {

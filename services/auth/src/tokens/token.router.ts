@@ -32,6 +32,9 @@ export const tokenInfo = z
     revokedAt: timestamp.nullable(),
     disabled: z.boolean(),
     rotatedFrom: z.string().nullable(),
+    credits: creditsOutput.unwrap().optional().meta({
+      description: 'Present for a key with usage credits; `remaining` excludes blocks replicas hold on lease',
+    }),
   })
   .meta({ id: 'TokenInfo', description: 'An access key as listings show it: never the secret or its digest.' })
 

@@ -4,7 +4,7 @@ import { planExpiry, requireEnvironmentAllowed } from '../accounts/plans.ts'
 import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction, keyChange } from '../changes/change-events.ts'
 import type { Config } from '../config.ts'
-import { type Credits, type CreditsInfo, copyCredits, writeCredits } from '../credits/credits.ts'
+import { type Credits, type CreditsInfo, copyCredits, readCreditsOf, writeCredits } from '../credits/credits.ts'
 import type { Db } from '../db/database.ts'
 import type { AccessKeyRow, AccountRow } from '../db/schema.ts'
 import type { Deps } from '../deps.ts'
@@ -40,6 +40,8 @@ export interface TokenInfo {
   revokedAt: string | null
   disabled: boolean
   rotatedFrom: string | null
+  /** Present for a key with usage credits; `remaining` is what replicas have not leased (docs/credits.md). */
+  credits?: NonNullable<CreditsInfo>
 }
 
 /** The answer of the calls that create a key: the only place the plaintext ever appears. */
@@ -142,11 +144,19 @@ export async function listTokens(
   const accountId = targetAccount(principal, input.accountId)
   const rows = await keys.listKeys(deps.db, { ...input, accountId, limit: input.limit + 1 })
   const page = rows.slice(0, input.limit)
-  return { items: page.map(tokenInfo), nextCursor: rows.length > input.limit ? (page.at(-1)?.id ?? null) : null }
+  const credits = await readCreditsOf(
+    deps.db,
+    page.map((row) => row.id),
+  )
+  return {
+    items: page.map((row) => tokenInfo(row, credits.get(row.id))),
+    nextCursor: rows.length > input.limit ? (page.at(-1)?.id ?? null) : null,
+  }
 }
 
 export async function getToken({ deps, principal }: TokenContext, id: string): Promise<TokenInfo> {
-  return tokenInfo(owned(principal, await keys.findKeyById(deps.db, id)))
+  const row = owned(principal, await keys.findKeyById(deps.db, id))
+  return tokenInfo(row, (await readCreditsOf(deps.db, [row.id])).get(row.id))
 }
 
 export async function revokeToken(
@@ -192,7 +202,7 @@ export async function setTokenDisabled(
     })
     return changed
   })
-  return tokenInfo(row)
+  return tokenInfo(row, (await readCreditsOf(deps.db, [row.id])).get(row.id))
 }
 
 export async function rotateToken(
@@ -377,8 +387,8 @@ export function tokenStatus(row: AccessKeyRow, now = Date.now()): TokenStatus {
   return 'active'
 }
 
-function tokenInfo(row: AccessKeyRow): TokenInfo {
-  return {
+function tokenInfo(row: AccessKeyRow, credits?: CreditsInfo): TokenInfo {
+  const info: TokenInfo = {
     id: row.id,
     accountId: row.account_id,
     start: row.start,
@@ -395,6 +405,8 @@ function tokenInfo(row: AccessKeyRow): TokenInfo {
     disabled: row.disabled,
     rotatedFrom: row.rotated_from,
   }
+  if (credits) info.credits = credits
+  return info
 }
 
 export function issued(token: string, row: AccessKeyRow, credits: CreditsInfo = null): IssuedToken {
