@@ -94,7 +94,7 @@ describe('usage credits on three replicas', () => {
     await expect.poll(() => stored(key.id), { timeout: 10_000, interval: 250 }).toBe(500 - tally.spent)
   }, 120_000)
 
-  it('gives a new budget to every replica at once when the key changes (leases of the old one are dropped)', async () => {
+  it("takes back every replica's lease when the key changes (disable)", async () => {
     const key = await issueWithCredits(300)
     // Every replica leases a block of the first budget.
     for (let i = 0; i < 3; i++) expect((await at(i).mutation('token.verify', { token: key.token })).status).toBe(200)
@@ -108,5 +108,15 @@ describe('usage credits on three replicas', () => {
         reason: 'DISABLED',
       })
     }
+  }, 60_000)
+
+  it('gives its unused credits back when a replica shuts down (SIGTERM)', async () => {
+    const key = await issueWithCredits(1000)
+    expect((await at(2).mutation('token.verify', { token: key.token })).body.result.data.remaining).toBe(999)
+    // The replica holds a block on lease: Postgres has less than what is left.
+    expect(await stored(key.id)).toBeLessThan(999)
+    const replica = cluster.replicas[2]
+    expect(await replica?.stop('SIGTERM')).toBe(0)
+    expect(await stored(key.id)).toBe(999)
   }, 60_000)
 })
