@@ -56,6 +56,7 @@ export class CreditLedger {
   readonly #leases = new Map<string, Lease>()
   /** Keys whose lease is being renewed: later spends wait for it instead of leasing too. */
   readonly #renewing = new Map<string, Promise<unknown>>()
+  readonly #givingBack = new Set<Promise<void>>()
   readonly #pool: pg.Pool
   readonly #logger: Logger
   readonly #clock: () => number
@@ -85,10 +86,11 @@ export class CreditLedger {
     this.#timer.unref()
   }
 
-  /** Gives back every lease; call before the pool closes. */
+  /** Gives back every lease, and waits for every give-back under way; call before the pool closes. */
   async stop(): Promise<void> {
     clearInterval(this.#timer)
     await this.releaseAll()
+    await Promise.all(this.#givingBack)
   }
 
   /**
@@ -231,12 +233,18 @@ export class CreditLedger {
     return { local, pool: remaining, generation, endsAt, usedAt: tick, checkedAt: tick }
   }
 
-  async #giveBack(keyId: string, lease: Pick<Lease, 'local' | 'generation' | 'endsAt'>): Promise<void> {
+  #giveBack(keyId: string, lease: Pick<Lease, 'local' | 'generation' | 'endsAt'>): Promise<void> {
     const amount = lease.local
     lease.local = 0
-    if (amount <= 0 || this.#clock() >= lease.endsAt) return
+    if (amount <= 0 || this.#clock() >= lease.endsAt) return Promise.resolve()
+    const done = this.#return(keyId, amount, lease.generation).finally(() => this.#givingBack.delete(done))
+    this.#givingBack.add(done)
+    return done
+  }
+
+  async #return(keyId: string, amount: number, generation: number): Promise<void> {
     try {
-      await giveBackCredits(this.#pool, keyId, amount, lease.generation)
+      await giveBackCredits(this.#pool, keyId, amount, generation)
       this.stats.givenBack += amount
     } catch (error) {
       // Lost credits are refused, never overspent; the next refill or update restores them.

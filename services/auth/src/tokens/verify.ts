@@ -216,7 +216,7 @@ function accessKeyPrincipal(record: KeyRecord): AccessKeyPrincipal {
 }
 
 /** A valid credential as verify reports it. */
-export function granted(credential: Credential): VerifyResult {
+function granted(credential: Credential): VerifyResult {
   const { accountId, environment } = credential
   switch (credential.kind) {
     case 'access_key': {
