@@ -69,7 +69,8 @@ export function periodEnd(start: number, interval: RefillInterval): number {
  * and forgets, what it leased of the old budget (leases of an older generation are
  * never given back). `announce` is `changeTransaction`'s, so this replica applies the
  * event before its caller answers; without it the event is sent with NOTIFY in `trx`.
- * For token.update: `setCredits(trx, id, input.credits, announce)` when `credits` is given.
+ * For token.update: `setCredits(trx, id, input.credits, announce, deps.credits.now)` when
+ * `credits` is given (`now` is the replicas' refill clock, which tests inject).
  */
 export async function setCredits(
   trx: Db,
