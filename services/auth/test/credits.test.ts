@@ -3,6 +3,8 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CreditLedger } from '../src/credits/credit-ledger.ts'
 import { setCredits } from '../src/credits/credits.ts'
+import type { CheckRequest } from '../src/grpc/generated/envoy/service/auth/v3/CheckRequest.ts'
+import type { CheckResponse__Output } from '../src/grpc/generated/envoy/service/auth/v3/CheckResponse.ts'
 import type { VerifyRequest } from '../src/grpc/generated/tokend/v1/VerifyRequest.ts'
 import type { VerifyResponse__Output } from '../src/grpc/generated/tokend/v1/VerifyResponse.ts'
 import { bearer, call, failure, tokendClients } from './grpc-client.ts'
@@ -99,7 +101,7 @@ describe('credits at token.issue', () => {
     expect(await verify(key.token, { cost: 0 })).toMatchObject({ valid: true, remaining: 2 })
   })
 
-  it('answer USAGE_EXCEEDED over REST, gRPC and the edge (403 usage_exceeded)', async () => {
+  it('answer USAGE_EXCEEDED over REST, gRPC, forward-auth and ext_authz (403 usage_exceeded)', async () => {
     const key = await issue(t.operator, { credits: { remaining: 3 } })
     expect(await rest('/tokens/verify', { token: key.token })).toMatchObject({
       status: 200,
@@ -126,6 +128,16 @@ describe('credits at token.issue', () => {
       reason: 'USAGE_EXCEEDED',
       remaining: 0,
     })
+    // Envoy's ext_authz: the same refusal, as a denied_response.
+    const http = { id: '1', method: 'GET', path: '/v1/x', host: 'voice.example', scheme: 'https' }
+    const checked = await call<CheckRequest, CheckResponse__Output>(
+      clients.authorization.Check,
+      clients.authorization,
+      { attributes: { request: { http: { ...http, headers: { authorization: `Bearer ${key.token}` } } } } },
+    )
+    expect(checked.status?.code).toBe(7) // PERMISSION_DENIED
+    expect(checked.deniedResponse?.status?.code).toBe('Forbidden')
+    expect(JSON.parse(checked.deniedResponse?.body ?? '{}').error.code).toBe('usage_exceeded')
     expect(await rest('/tokens/verify', { token: key.token })).toEqual({
       status: 200,
       body: { valid: false, reason: 'USAGE_EXCEEDED', remaining: 0 },
