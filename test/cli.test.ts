@@ -281,6 +281,28 @@ describe('keys', () => {
     expect((await cli(['verify', 'tk_live_nope', '--json'])).code).toBe(1)
   })
 
+  it('creates a key with credits and a refill, spends them with --cost, and refuses a bad --refill', async () => {
+    const run = await cli(['keys', 'create', '--name', 'm', '--env', 'test', '--credits', '3', '--refill', '100/day'])
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stdout).toMatch(/^credits\s+3, back to 100 every day \(UTC\)$/m)
+    const token = run.stdout.trim().split('\n').at(-1) as string
+    expect(json(await cli(['verify', token, '--cost', '2', '--json']))).toMatchObject({ valid: true, remaining: 1 })
+    const denied = await cli(['verify', token, '--cost', '2'])
+    expect(denied.code).toBe(1)
+    expect(denied.stdout).toMatch(/^denied\s+USAGE_EXCEEDED$/m)
+    expect(denied.stdout).toMatch(/^credits left\s+1$/m)
+    for (const bad of [
+      ['--refill', '100/week'],
+      ['--refill', '-1/day'],
+      ['--credits', '-5'],
+      ['--credits', '1.5'],
+    ]) {
+      const refused = await cli(['keys', 'create', '--name', 'bad', '--env', 'test', '--credits', '1', ...bad])
+      expect(refused.code, bad.join(' ')).toBe(2)
+    }
+    expect((await cli(['keys', 'create', '--name', 'bad', '--env', 'test', '--refill', '5/day'])).code).toBe(2)
+  })
+
   it('reports leaked keys from a file or stdin, one per line', async () => {
     const a = await issue(['--name', 'leaked-a'])
     const b = await issue(['--name', 'leaked-b'])

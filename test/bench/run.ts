@@ -1,6 +1,7 @@
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { createTestDatabase, type RunningPostgres, repoRoot, startEmbeddedPostgres } from '@tokend/testing'
+import { credits } from './credits.ts'
 import { lastUsedAndRateLimit } from './lastused.ts'
 import { memoryPerEntry } from './memory.ts'
 import { CLIENT_CORE, killChildren, pinPostgres, pinProcess, SERVER_CORE } from './processes.ts'
@@ -15,8 +16,13 @@ import { throughput } from './throughput.ts'
  * embedded Postgres cluster (or the cluster of DATABASE_URL, on which it creates and
  * drops its own databases). Prints the table and writes docs/benchmarks.{json,md}.
  * Exits 0 whatever the verdicts; non-zero only when the harness itself fails.
+ * `--only <scenario>` (e.g. `--only credits`) runs one scenario and prints its table
+ * without writing the report.
  */
 const settings = process.argv.includes('--quick') ? QUICK : FULL
+const SCENARIOS = { throughput, lastUsedAndRateLimit, credits, revocation, memoryPerEntry }
+const onlyAt = process.argv.indexOf('--only')
+const only = onlyAt === -1 ? undefined : process.argv[onlyAt + 1]
 const began = performance.now()
 const log = (line: string) =>
   process.stdout.write(`bench ${((performance.now() - began) / 1000).toFixed(0).padStart(4)} s: ${line}\n`)
@@ -55,7 +61,9 @@ async function main(): Promise<void> {
 
   const figures: Figure[] = []
   const series: Series[] = []
-  for (const scenario of [throughput, lastUsedAndRateLimit, revocation, memoryPerEntry]) {
+  const chosen = Object.entries(SCENARIOS).filter(([name]) => only === undefined || name === only)
+  if (chosen.length === 0) throw new Error(`--only takes one of ${Object.keys(SCENARIOS).join(', ')}`)
+  for (const [, scenario] of chosen) {
     const result = await scenario(env)
     figures.push(...result.figures)
     series.push(...result.series)
@@ -65,6 +73,7 @@ async function main(): Promise<void> {
 
   const report: BenchReport = { mode: settings.quick ? 'quick' : 'full', machine, settings, figures, series }
   process.stdout.write(`\n${textTable(figures)}\n\n`)
+  if (only !== undefined) return
   await writeReport(report, join(repoRoot, 'docs/benchmarks.json'), join(repoRoot, 'docs/benchmarks.md'))
   log('wrote docs/benchmarks.md and docs/benchmarks.json')
 }

@@ -26,6 +26,7 @@ export function registerKeys(program: Command, context: Context): void {
 
   keys
     .command('issue')
+    .alias('create')
     .description('issue a key; its plaintext is printed once, and only here')
     .requiredOption('--name <name>', 'friendly name, e.g. the service that holds it')
     .addOption(
@@ -39,10 +40,17 @@ export function registerKeys(program: Command, context: Context): void {
     .option('--account <accountId>', 'issue into this account (operator admins only)')
     .option('--meta <json>', 'a JSON object (at most 4 KB) that verify returns with the key', parseMeta)
     .option('--cidr <network>', 'allow the key only from this network, e.g. 10.0.0.0/8 (repeat for more)', collect)
+    .option(
+      '--credits <n>',
+      'usage credits: each verify spends one (or its cost); none left is USAGE_EXCEEDED',
+      wholeNumber,
+    )
+    .option('--refill <amount/interval>', 'set the credits back to amount every UTC day or month, e.g. 100/day', refill)
     .addHelpText(
       'after',
       examples([
         'tokend keys issue --name voice-api --env live --scope tokend:verify',
+        'tokend keys create --name metered --env live --credits 1000 --refill 1000/month',
         'tokend keys issue --name ci --env test --scope recordings:read --scope recordings:write --expires-in 90d',
         '# keep only the plaintext (the warning goes to stderr):',
         'KEY=$(tokend keys issue --name ci --env test --json | jq -r .token)',
@@ -61,6 +69,7 @@ export function registerKeys(program: Command, context: Context): void {
         accountId: options.account,
         meta: options.meta ?? undefined,
         allowedCidrs: options.cidr,
+        credits: creditsOf(options) ?? undefined,
       })
       printIssued(session, issued)
     })
@@ -141,7 +150,7 @@ export function registerKeys(program: Command, context: Context): void {
 
   keys
     .command('update')
-    .description('change a key: name, detail, scopes, meta, networks; its expiry may only move closer')
+    .description('change a key: name, detail, scopes, meta, networks, credits; its expiry may only move closer')
     .argument('<id>', 'the key id (tok_…)')
     .option('--name <name>', 'a new friendly name')
     .option('--detail <text>', 'a new description')
@@ -150,12 +159,16 @@ export function registerKeys(program: Command, context: Context): void {
     .option('--meta <json>', 'a JSON object replacing the meta; null removes it', parseMeta)
     .option('--cidr <network>', 'the new network list, replacing the old one (repeat for more)', collect)
     .option('--any-network', 'remove the network binding')
+    .option('--credits <n>', 'a new usage-credit budget, replacing what is left', wholeNumber)
+    .option('--no-credits', 'remove the usage credits')
+    .option('--refill <amount/interval>', 'with --credits: set back to amount every UTC day or month', refill)
     .option('--expires-at <date>', 'expire at this ISO-8601 date (only closer than now set)')
     .addHelpText(
       'after',
       examples([
         'tokend keys update tok_01JB8M3ZB2K3 --scope recordings:read',
         'tokend keys update tok_01JB8M3ZB2K3 --cidr 10.0.0.0/8 --cidr 2001:db8::/32',
+        'tokend keys update tok_01JB8M3ZB2K3 --credits 5000 --refill 5000/month',
         `tokend keys update tok_01JB8M3ZB2K3 --meta '{"plan":"gold"}' --expires-at 2027-01-01T00:00:00Z`,
       ]),
     )
@@ -172,6 +185,7 @@ export function registerKeys(program: Command, context: Context): void {
         meta: options.meta,
         allowedCidrs: options.anyNetwork ? [] : options.cidr,
         expiresAt: options.expiresAt,
+        credits: creditsOf(options),
       }
       const given = Object.entries(input).filter(([field, value]) => field !== 'id' && value !== undefined)
       if (given.length === 0) throw new CliError('nothing to change: give at least one option', EXIT.usage)
@@ -249,6 +263,7 @@ export function registerKeys(program: Command, context: Context): void {
     .addOption(new Option('--env <environment>', 'require this environment').choices(ENVIRONMENTS))
     .addOption(new Option('--role <role>', 'require this role').choices(ROLES))
     .option('--client-ip <address>', 'the address the key is presented from (for keys bound to networks)')
+    .option('--cost <n>', 'usage credits to spend, for keys with credits (default 1; 0 only checks)', wholeNumber)
     .addHelpText(
       'after',
       examples([
@@ -266,6 +281,7 @@ export function registerKeys(program: Command, context: Context): void {
         token: key,
         ...(given ? { require } : {}),
         ...(options.clientIp !== undefined && { clientIp: options.clientIp }),
+        ...(options.cost !== undefined && { cost: options.cost }),
       })
       session.print(result, showVerify)
       if (!result.valid) session.exitWith(EXIT.denied)
@@ -284,6 +300,8 @@ interface IssueOptions {
   account?: string
   meta?: Record<string, unknown> | null
   cidr?: string[]
+  credits?: number
+  refill?: Refill
 }
 
 interface UpdateOptions {
@@ -296,6 +314,31 @@ interface UpdateOptions {
   cidr?: string[]
   anyNetwork?: boolean
   expiresAt?: string
+  /** false with --no-credits. */
+  credits?: number | false
+  refill?: Refill
+}
+
+type Refill = { amount: number; interval: 'day' | 'month' }
+
+/** `--refill 100/day`: the amount and the interval (`day` or `month`). */
+function refill(value: string): Refill {
+  const match = /^(\d+)\/(day|month)$/.exec(value)
+  if (!match) throw new InvalidArgumentError('expected amount/day or amount/month, e.g. 100/day')
+  return { amount: Number(match[1]), interval: match[2] as Refill['interval'] }
+}
+
+/** The credits of --credits and --refill; null for --no-credits (token.update removes them). */
+function creditsOf(options: Pick<UpdateOptions, 'credits' | 'refill'>): UpdateInput['credits'] {
+  if (options.credits === false) {
+    if (options.refill) throw new CliError('give --refill with --credits, not with --no-credits', EXIT.usage)
+    return null
+  }
+  if (options.credits === undefined) {
+    if (options.refill) throw new CliError('--refill needs --credits (the credits to start with)', EXIT.usage)
+    return undefined
+  }
+  return { remaining: options.credits, ...(options.refill && { refill: options.refill }) }
 }
 
 interface ListOptions extends PagingOptions {
@@ -306,6 +349,7 @@ interface ListOptions extends PagingOptions {
 
 interface VerifyOptions {
   clientIp?: string
+  cost?: number
   scope?: string[]
   env?: Requirements['environment']
   role?: Requirements['role']
@@ -325,9 +369,15 @@ function printIssued(session: Session, issued: IssuedToken): void {
       ['expires', date(key.expiresAt, 'never')],
       ['created', date(key.createdAt)],
       ...(key.rotatedFrom ? [['rotated from', key.rotatedFrom] as [string, string]] : []),
+      ...(key.credits ? [['credits', showCredits(key.credits)] as [string, string]] : []),
     ]).concat(`\n${key.token}\n`),
   )
   session.note('this is the only time the key is shown: store it now, it will not be shown again')
+}
+
+function showCredits(credits: NonNullable<TokenInfo['credits']>): string {
+  const refills = credits.refill ? `, back to ${credits.refill.amount} every ${credits.refill.interval} (UTC)` : ''
+  return `${credits.remaining}${refills}`
 }
 
 function showKey(key: TokenInfo): string {
@@ -348,6 +398,7 @@ function showKey(key: TokenInfo): string {
     ['rotated from', text(key.rotatedFrom)],
     ['networks', key.allowedCidrs.length > 0 ? list(key.allowedCidrs) : 'any'],
     ['meta', key.meta === null ? '-' : JSON.stringify(key.meta)],
+    ...(key.credits ? [['credits', showCredits(key.credits)] as [string, string]] : []),
   ])
 }
 
@@ -366,6 +417,7 @@ function showVerify(result: VerifyResult): string {
       ['denied', result.reason],
       ...(result.missingScopes ? [['missing scopes', list(result.missingScopes)] as [string, string]] : []),
       ...(result.retryAfterMs !== undefined ? [['retry after', `${result.retryAfterMs} ms`] as [string, string]] : []),
+      ...(result.remaining !== undefined ? [['credits left', String(result.remaining)] as [string, string]] : []),
     ])
   }
   return details([
@@ -377,6 +429,9 @@ function showVerify(result: VerifyResult): string {
     ['scopes', list(result.scopes)],
     ['expires', date(result.expiresAt, 'never')],
     ...(result.kind === 'access_key' && result.meta ? [['meta', JSON.stringify(result.meta)] as [string, string]] : []),
+    ...(result.kind === 'access_key' && result.remaining !== undefined
+      ? [['credits left', String(result.remaining)] as [string, string]]
+      : []),
   ])
 }
 

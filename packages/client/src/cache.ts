@@ -71,6 +71,8 @@ export class VerifyCache {
     if (!result.valid && !CACHEABLE_DENIALS.has(result.reason)) return
     // A key bound to networks answered for one address; another address needs tokend's answer.
     if (result.valid && result.kind === 'access_key' && result.allowedCidrs !== undefined) return
+    // A key with usage credits spends on every verify: its answers are never reused.
+    if ((result as { remaining?: number }).remaining !== undefined) return
     // The stream tells only the scope's changes: an answer that another account's change could undo is not kept.
     if (
       this.#scope !== ALL_ACCOUNTS &&

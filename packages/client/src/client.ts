@@ -10,6 +10,7 @@ import {
 } from '@trpc/client'
 import { EventSource } from 'eventsource'
 import type { RequestHandler } from 'express'
+import { LRUCache } from 'lru-cache'
 import { applyRequirements, type CacheOptions, VerifyCache } from './cache.ts'
 import { TokendRejectedError, TokendSetupError, TokendUnavailableError } from './errors.ts'
 import { type RequireAuthOptions, requireAuth } from './middleware.ts'
@@ -73,6 +74,11 @@ export interface VerifyOptions extends Requirements {
    * keys' answers are never cached, so each of their verifies asks tokend.
    */
   clientIp?: string
+  /**
+   * Usage credits to spend, for keys with credits (default 1; 0 checks without spending).
+   * A verify of a key with credits always asks tokend, and is only retried if it was never sent.
+   */
+  cost?: number
 }
 
 /**
@@ -246,6 +252,8 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
       })
     : undefined
   const inflight = new Map<string, { epoch: number; result: Promise<VerifyResult> }>()
+  /** Digests of keys with usage credits: every verify of theirs asks tokend (never cached, never shared). */
+  const metered = new LRUCache<string, true>({ max: 10_000 })
 
   async function callVerify(input: RouterInputs['token']['verify'], idempotent: boolean): Promise<VerifyResult> {
     for (let attempt = 0; ; attempt++) {
@@ -265,13 +273,18 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
    * Asks tokend about the key alone (no requirements), so the answer can be cached. The
    * address goes with it: a key bound to networks answers for that address only (and
    * the cache keeps no such answer), so calls join only calls from the same address.
+   * `shared`: the answer came from another caller's request.
    */
-  function fetchCacheable(digest: string, credential: string, clientIp: string | undefined): Promise<VerifyResult> {
+  async function fetchCacheable(
+    digest: string,
+    credential: string,
+    clientIp: string | undefined,
+  ): Promise<{ answer: VerifyResult; shared: boolean }> {
     const active = cache as VerifyCache
     const epoch = active.epoch
     const flight = clientIp === undefined ? digest : `${digest} ${clientIp}`
     const joined = inflight.get(flight)
-    if (joined && joined.epoch === epoch) return joined.result
+    if (joined && joined.epoch === epoch) return { answer: await joined.result, shared: true }
     const input = clientIp === undefined ? { token: credential } : { token: credential, clientIp }
     const result = callVerify(input, true).then((answer) => {
       active.store(digest, answer, epoch)
@@ -283,35 +296,49 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
       if (inflight.get(flight) === entry) inflight.delete(flight)
     }
     result.then(forget, forget)
-    return result
+    return { answer: await result, shared: false }
+  }
+
+  /** Asks tokend with this call's own requirements, limit and cost. */
+  function verifyRemote(credential: string, verifyOptions: VerifyOptions): Promise<VerifyResult> {
+    const { ratelimit, cost, clientIp, ...require } = verifyOptions
+    const input = {
+      token: credential,
+      ...(Object.keys(require).length > 0 ? { require } : {}),
+      ...(clientIp !== undefined && { clientIp }),
+    }
+    if (ratelimit) Object.assign(input, { ratelimit })
+    if (cost !== undefined) Object.assign(input, { cost })
+    // Counting (a rate limit, credits) makes a verify not idempotent: retried only if never sent.
+    const counted = ratelimit !== undefined || cost !== undefined || metered.has(digestKey(credential))
+    return callVerify(input, !counted)
   }
 
   async function verify(credential: string, verifyOptions: VerifyOptions = {}): Promise<VerifyResult> {
-    const { ratelimit, clientIp, ...require } = verifyOptions
+    const { ratelimit, cost, clientIp, ...require } = verifyOptions
     const kind = credentialKind(credential, prefix)
     if (kind === 'malformed') {
       stats.localRejects++
       return { valid: false, reason: 'MALFORMED' }
     }
     // Only access keys are cached: their changes are what the stream reports. A rate
-    // limit is counted by tokend on every request, so it always asks.
-    if (cache && kind === 'access_key' && !ratelimit) {
+    // limit and usage credits are counted by tokend on every request, so those always ask.
+    if (cache && kind === 'access_key' && !ratelimit && cost === undefined) {
       const digest = digestKey(credential)
-      const hit = cache.get(digest)
-      if (hit) {
-        stats.cacheHits++
-        return applyRequirements(hit, require)
+      if (!metered.has(digest)) {
+        const hit = cache.get(digest)
+        if (hit) {
+          stats.cacheHits++
+          return applyRequirements(hit, require)
+        }
+        const { answer, shared } = await fetchCacheable(digest, credential, clientIp)
+        if (!isMetered(answer)) return applyRequirements(answer, require)
+        metered.set(digest, true)
+        // Another caller's answer spent that caller's credit, not this one's.
+        if (!shared) return applyRequirements(answer, require)
       }
-      return applyRequirements(await fetchCacheable(digest, credential, clientIp), require)
     }
-    const input = {
-      token: credential,
-      ...(Object.keys(require).length > 0 ? { require } : {}),
-      ...(clientIp !== undefined && { clientIp }),
-    }
-    // `ratelimit` is typed here ahead of tokend's input schema, which does not list it yet.
-    if (ratelimit) Object.assign(input, { ratelimit })
-    return callVerify(input, !ratelimit)
+    return verifyRemote(credential, verifyOptions)
   }
 
   const client: TokendClient = {
@@ -359,6 +386,11 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
   }
   const reported = new Set<string>()
   return client
+}
+
+/** An answer about a key with usage credits (it carries `remaining`): spent per call, never reused. */
+function isMetered(result: VerifyResult): boolean {
+  return (result as { remaining?: number }).remaining !== undefined
 }
 
 /** One JSON line per message on stderr, pino-like, for a client given no logger. */

@@ -35,6 +35,8 @@ export interface RequireAuthOptions {
   role?: Requirements['role']
   /** A request limit counted by tokend (429 `rate_limited` with `Retry-After`). */
   ratelimit?: RateLimit
+  /** Usage credits each request spends, for keys with credits (default 1; 403 `usage_exceeded` when spent). */
+  cost?: number
 }
 
 /**
@@ -70,8 +72,12 @@ export function requireAuth(
   client: Pick<TokendClient, 'verify' | 'realm' | 'reportFailure'>,
   options: RequireAuthOptions = {},
 ): RequestHandler {
-  const { ratelimit, ...require } = options
-  const verifyOptions = ratelimit ? { ...require, ratelimit } : require
+  const { ratelimit, cost, ...require } = options
+  const verifyOptions = {
+    ...require,
+    ...(ratelimit !== undefined && { ratelimit }),
+    ...(cost !== undefined && { cost }),
+  }
   const realm = client.realm
   return async (req, res, next) => {
     const found = findCredential(req.headers.authorization, req.originalUrl)

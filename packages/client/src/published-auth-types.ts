@@ -19,6 +19,7 @@ type DenialReason =
   | 'WRONG_ENVIRONMENT'
   | 'RATE_LIMITED'
   | 'IP_NOT_ALLOWED'
+  | 'USAGE_EXCEEDED'
 
 export type VerifyResult =
   | {
@@ -35,6 +36,8 @@ export type VerifyResult =
       meta?: Readonly<Record<string, unknown>>
       /** The networks the key is bound to, when it is (the answer then holds only for this clientIp). */
       allowedCidrs?: readonly string[]
+      /** Usage credits left after this verify, as this replica sees them; only for keys with credits. */
+      remaining?: number
     }
   | {
       valid: true
@@ -63,7 +66,7 @@ export type VerifyResult =
       expiresAt: string
       resource: { type: string; id: string }
     }
-  | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number }
+  | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number; remaining?: number }
 
 export interface RouterInputs {
   token: {
@@ -74,6 +77,7 @@ export interface RouterInputs {
         | undefined
       ratelimit?: { name: string; limit: number; windowMs: number } | undefined
       clientIp?: string | undefined
+      cost?: number | undefined
     }
   }
 }

@@ -154,6 +154,24 @@ describe('the local cache', () => {
     expect((await cached.verify(other.token)).valid).toBe(true)
   })
 
+  it('never caches nor shares the answers of a key with usage credits: one credit per verify', async () => {
+    const cached = client({ cache: true })
+    expect(await cached.cacheReady()).toBe(true)
+    const key = await issue({ credits: { remaining: 5 } })
+    // Concurrent verifies of a cold key: one would answer them all, were answers shared.
+    const first = await Promise.all(Array.from({ length: 3 }, () => cached.verify(key.token)))
+    expect(first.map((result) => result.valid)).toEqual([true, true, true])
+    const later = await Promise.all(Array.from({ length: 4 }, () => cached.verify(key.token)))
+    expect(later.filter((result) => result.valid)).toHaveLength(2)
+    expect(later.filter((result) => !result.valid && result.reason === 'USAGE_EXCEEDED')).toHaveLength(2)
+    expect(await cached.verify(key.token, { cost: 0 })).toMatchObject({ valid: false, reason: 'USAGE_EXCEEDED' })
+    const plain = await issue()
+    await cached.verify(plain.token)
+    const hits = cached.stats.cacheHits
+    await cached.verify(plain.token)
+    expect(cached.stats.cacheHits).toBe(hits + 1)
+  })
+
   it('turns itself off when its own service key is revoked, and stays off', async () => {
     const service = await issue({ name: 'a sibling', environment: 'live', scopes: ['tokend:verify'] })
     const cached = client({ serviceKey: service.token, cache: true })

@@ -12,6 +12,7 @@ export type DenialReason =
   | 'WRONG_ENVIRONMENT'
   | 'RATE_LIMITED'
   | 'IP_NOT_ALLOWED'
+  | 'USAGE_EXCEEDED'
 
 /** The stable `error.code` of every HTTP answer that refuses a request for its credential (SPEC §10). */
 export type AuthErrorCode =
@@ -28,6 +29,7 @@ export type AuthErrorCode =
   | 'wrong_environment'
   | 'rate_limited'
   | 'ip_not_allowed'
+  | 'usage_exceeded'
   | 'auth_unavailable'
 
 /**
@@ -63,6 +65,7 @@ const DENIALS: Record<DenialReason, { status: 401 | 403 | 429; code: AuthErrorCo
     code: 'ip_not_allowed',
     message: "the request does not come from one of the credential's allowed networks",
   },
+  USAGE_EXCEEDED: { status: 403, code: 'usage_exceeded', message: "the credential's usage credits are spent" },
 }
 
 // `error` is the RFC 6750 error code (none when nothing was sent, as section 3.1 asks).

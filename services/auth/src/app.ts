@@ -16,6 +16,7 @@ import { streamScope } from './changes/change-stream.ts'
 import type { Config } from './config.ts'
 import { consoleHttp } from './console/console-http.ts'
 import { createContext } from './context.ts'
+import { CreditLedger } from './credits/credit-ledger.ts'
 import { createDb, type Db, migrateToLatest, withStartupLock } from './db/database.ts'
 import type { Deps } from './deps.ts'
 import { withForwardAuth } from './edge/forward-auth.ts'
@@ -45,6 +46,8 @@ export interface AppOptions {
   logger?: Logger
   /** Where the bootstrap key is shown once; standard output by default. */
   announceBootstrapKey?: (token: string) => void
+  /** Test-only: the clock (epoch ms) that usage-credit refills follow; Date.now by default. */
+  clock?: () => number
 }
 
 export interface App {
@@ -116,13 +119,16 @@ export function createApp(options: AppOptions): App {
     const signingKeys = new SigningKeys(db, logger)
     const keys = new KeyLoader(pool)
     const metrics = new Metrics({ cache, keys, changes, pool })
-    const targets = { cache, jwtCache, signingKeys }
+    const credits = new CreditLedger({ pool, logger, ...(options.clock && { clock: options.clock }) })
+    const targets = { cache, jwtCache, signingKeys, credits }
     changes.on('change', (event) => {
       void applyChange(targets, event)
       metrics.invalidated(event.sentAt)
     })
     // Fail safe: while events may be missed, nothing is answered from memory.
     changes.on('state', (state) => {
+      // Leases taken while events could be missed may be of a replaced budget: all go back.
+      void credits.releaseAll()
       if (state !== 'subscribed') {
         cache.suspend()
         jwtCache.suspend()
@@ -154,6 +160,7 @@ export function createApp(options: AppOptions): App {
       logger,
       changes,
       ratelimits,
+      credits,
       usage,
       mailer,
       metrics,
@@ -175,6 +182,7 @@ export function createApp(options: AppOptions): App {
 
     await changes.start()
     ratelimits.start()
+    credits.start()
     usage.start()
     reminders.start()
     sweeper = setInterval(() => void sweep(db, config.TOKEND_LOGIN_WINDOW_S, logger), SWEEP_INTERVAL_MS)
@@ -220,6 +228,7 @@ export function createApp(options: AppOptions): App {
     await grpcStopped
     await deps?.reminders.stop()
     await deps?.usage.stop()
+    await deps?.credits.stop()
     await deps?.ratelimits.stop()
     // Only once the requests in flight are done: some may be waiting on a hash.
     passwords.stop()

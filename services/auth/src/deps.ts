@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { VerifyCache } from './cache/verify-cache.ts'
 import type { ChangeListener } from './changes/change-listener.ts'
 import type { Config } from './config.ts'
+import type { CreditLedger } from './credits/credit-ledger.ts'
 import type { Db } from './db/database.ts'
 import type { Metrics } from './metrics/metrics.ts'
 import type { Mailer } from './notify/mailer.ts'
@@ -30,6 +31,8 @@ export interface Deps {
   passwords: PasswordHasher
   /** Request limits that sibling services ask verify to apply, shared by every replica. */
   ratelimits: RateLimiter
+  /** Usage credits this replica holds on lease from Postgres. */
+  credits: CreditLedger
   /** lastUsedAt, coalesced. */
   usage: UsageRecorder
   mailer: Mailer

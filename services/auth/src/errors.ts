@@ -26,6 +26,7 @@ export type Reason =
   | 'conflict'
   | 'rate_limited'
   | 'ip_not_allowed'
+  | 'usage_exceeded'
   | 'unavailable'
 
 /**
@@ -78,6 +79,11 @@ export const ERROR_REASONS: Record<Reason | 'internal', { status: number; meanin
     status: 403,
     meaning:
       'The key is bound to networks (`allowedCidrs`) and the request comes from outside them. Verify answers such a key with the result `IP_NOT_ALLOWED` instead.',
+  },
+  usage_exceeded: {
+    status: 403,
+    meaning:
+      "The key's usage credits are spent: the edge (forward-auth, ext_authz) and `@tokend/client`'s middleware refuse with it. `token.verify` answers `USAGE_EXCEEDED` as a result (200), with `remaining`.",
   },
   unavailable: { status: 503, meaning: 'The database cannot be reached; nothing was written. Try again.' },
   internal: {

@@ -31,6 +31,7 @@ export const CODE_OF: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   conflict: 'CONFLICT',
   rate_limited: 'TOO_MANY_REQUESTS',
   ip_not_allowed: 'FORBIDDEN',
+  usage_exceeded: 'FORBIDDEN',
   unavailable: 'SERVICE_UNAVAILABLE',
 }
 

@@ -4,7 +4,7 @@ import { Caller, freshDatabase } from '@tokend/testing'
 export { Caller, type Reply } from '@tokend/testing'
 
 import { pino } from 'pino'
-import { type App, createApp } from '../src/app.ts'
+import { type App, type AppOptions, createApp } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 
 export interface TestApp {
@@ -24,7 +24,11 @@ export interface TestApp {
  * Starts tokend on a fresh database of the test cluster, listening on a free port,
  * logging into memory. Call `stop()` in the file's afterAll: it also drops the database.
  */
-export async function startTestApp(env: Record<string, string> = {}, database?: { url: string }): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  database?: { url: string },
+  options: Pick<AppOptions, 'clock'> = {},
+): Promise<TestApp> {
   const owned = database ? undefined : await freshDatabase()
   const databaseUrl = database?.url ?? (owned as { url: string }).url
   const logs: string[] = []
@@ -54,7 +58,7 @@ export async function startTestApp(env: Record<string, string> = {}, database?: 
     sink,
   )
   let bootstrapKey = ''
-  const app = createApp({ config, logger, announceBootstrapKey: (key) => (bootstrapKey = key) })
+  const app = createApp({ ...options, config, logger, announceBootstrapKey: (key) => (bootstrapKey = key) })
   const { url } = await app.start().catch(async (error: unknown) => {
     await app.stop().catch(() => {})
     await owned?.drop()

@@ -331,7 +331,7 @@ describe('OpenAPI', () => {
     expect(update).toBeDefined()
     const body = update.requestBody.content['application/json'].schema
     expect(Object.keys(body.properties).sort()).toEqual(
-      ['allowedCidrs', 'detail', 'expiresAt', 'meta', 'name', 'scopes'].sort(),
+      ['allowedCidrs', 'credits', 'detail', 'expiresAt', 'meta', 'name', 'scopes'].sort(),
     )
     expect(Object.keys(update.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '404', '409']))
     const issue = doc.paths['/tokens'].post.requestBody.content['application/json'].schema

@@ -10,6 +10,8 @@ const ACCOUNT_ACTIVE = 16
 const OPERATOR = 32
 /** The key is bound to networks (allowedCidrs): only these keys pay for the address check. */
 const HAS_CIDRS = 64
+/** The key has usage credits: verify spends them (credits/). Keys without pay nothing for this. */
+const METERED = 128
 
 export interface KeyFields {
   id: string
@@ -26,6 +28,8 @@ export interface KeyFields {
   operator: boolean
   /** Meta and networks (SPEC §14); null, as for most keys, when it has neither. */
   controls?: KeyControls | null
+  /** The key has usage credits (absent: none). */
+  metered?: boolean | undefined
 }
 
 // Keys share accounts and scope lists; cached entries share the strings and arrays.
@@ -65,7 +69,8 @@ export class KeyRecord {
       (fields.revoked ? REVOKED : 0) |
       (fields.accountActive ? ACCOUNT_ACTIVE : 0) |
       (fields.operator ? OPERATOR : 0) |
-      (fields.controls?.allowedCidrs ? HAS_CIDRS : 0)
+      (fields.controls?.allowedCidrs ? HAS_CIDRS : 0) |
+      (fields.metered ? METERED : 0)
     const scopes = shared(scopeLists, fields.scopes.join(' '), Object.freeze([...fields.scopes]))
     const accountId = shared(accountIds, fields.accountId, fields.accountId)
     return new KeyRecord(fields.id, accountId, fields.name, scopes, fields.expiresAt, flags, fields.controls ?? null)
@@ -91,5 +96,8 @@ export class KeyRecord {
   }
   get hasCidrs(): boolean {
     return (this.flags & HAS_CIDRS) !== 0
+  }
+  get metered(): boolean {
+    return (this.flags & METERED) !== 0
   }
 }

@@ -1,6 +1,7 @@
 import { sql } from 'kysely'
 import { cacheKey } from '../cache/cache-key.ts'
 import type { VerifyCache } from '../cache/verify-cache.ts'
+import type { CreditLedger } from '../credits/credit-ledger.ts'
 import type { Db } from '../db/database.ts'
 import type { JwtRecord } from '../sessions/jwt.ts'
 import type { SigningKeys } from '../sessions/signing-keys.ts'
@@ -77,11 +78,14 @@ export interface ChangeTargets {
   cache: VerifyCache
   jwtCache: VerifyCache<JwtRecord>
   signingKeys: Pick<SigningKeys, 'refresh'>
+  /** Usage credits leased by this replica: a changed key's go back before it leases anew. */
+  credits?: Pick<CreditLedger, 'release'>
 }
 
 export async function applyChange(targets: ChangeTargets, event: ChangeEvent): Promise<void> {
   switch (event.type) {
     case 'key':
+      if (event.tokenId !== undefined) targets.credits?.release(event.tokenId)
       return targets.cache.evict(cacheKey(event.digest))
     case 'account':
       targets.cache.evictAccount(event.accountId)

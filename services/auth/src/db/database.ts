@@ -5,6 +5,7 @@ import * as people from './migrations/2026-11-23T0810_people.ts'
 import * as limits from './migrations/2026-11-23T0900_limits.ts'
 import * as reminders from './migrations/2026-11-23T1000_reminders.ts'
 import * as keyControls from './migrations/2026-12-03T1000_key_controls.ts'
+import * as credits from './migrations/2026-12-03T1010_credits.ts'
 import type { Database } from './schema.ts'
 
 export type Db = Kysely<Database>
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-23T0900_limits': limits,
   '2026-11-23T1000_reminders': reminders,
   '2026-12-03T1000_key_controls': keyControls,
+  '2026-12-03T1010_credits': credits,
 }
 
 /** Ties every replica's start-up (migrations, bootstrap) to one session-level lock. */

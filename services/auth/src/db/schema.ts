@@ -13,6 +13,7 @@ export interface Database {
   signing_keys: SigningKeysTable
   directs: DirectsTable
   login_throttle: LoginThrottleTable
+  key_credits: KeyCreditsTable
 }
 
 export interface AccountsTable {
@@ -123,6 +124,16 @@ export interface LoginThrottleTable {
   key: string
   window_start: ColumnType<Date, Date | string, Date | string>
   attempts: number
+}
+
+/** A key's usage credits: `remaining` is what no replica holds on lease (see credits/). */
+export interface KeyCreditsTable {
+  key_id: string
+  remaining: number
+  refill_amount: number | null
+  refill_interval: 'day' | 'month' | null
+  refilled_at: ColumnType<Date, Date | string, Date | string>
+  generation: Generated<number>
 }
 
 export type AccountRow = Selectable<AccountsTable>

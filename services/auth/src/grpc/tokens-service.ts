@@ -93,6 +93,8 @@ export function parseVerifyRequest(request: VerifyRequest__Output): VerifyInput 
         windowMs: request.ratelimit.windowMs,
       },
     }),
+    // proto3 `optional`: set only when the caller sent it (unset spends the default 1).
+    ...(request._cost === 'cost' && { cost: request.cost }),
   }
   const nul = nulPath(raw)
   if (nul !== null) throw new InvalidInputError('text must not contain NUL characters (\\u0000)', nul)
@@ -109,6 +111,7 @@ export function toVerifyResponse(result: VerifyResult): VerifyResponse {
       reason: result.reason,
       missingScopes: result.missingScopes ?? [],
       retryAfterMs: result.retryAfterMs ?? 0,
+      ...(result.remaining !== undefined && { remaining: result.remaining }),
     }
   }
   return {
@@ -124,6 +127,7 @@ export function toVerifyResponse(result: VerifyResult): VerifyResponse {
     userId: result.kind === 'session' ? result.userId : '',
     resource: result.kind === 'direct' ? result.resource : null,
     metaJson: result.kind === 'access_key' && result.meta ? JSON.stringify(result.meta) : '',
+    ...(result.kind === 'access_key' && result.remaining !== undefined && { remaining: result.remaining }),
   }
 }
 

@@ -19,7 +19,8 @@ const FIND_KEY_RECORDS = {
   // Named, so each pooled connection parses and plans it once: this is the cache-miss path.
   name: 'tokend_find_key_records',
   text: `select k.id, k.digest, k.account_id, k.environment, k.role, k.scopes, k.name, k.expires_at,
-                k.disabled, k.revoked_at, k.meta, k.allowed_cidrs, a.status, a.operator
+                k.disabled, k.revoked_at, k.meta, k.allowed_cidrs, a.status, a.operator,
+                exists (select 1 from key_credits c where c.key_id = k.id) as metered
          from access_keys k join accounts a on a.id = k.account_id
          where k.digest = any($1::text[])`,
 }
@@ -39,7 +40,7 @@ type KeyRecordRow = Pick<
   | 'meta'
   | 'allowed_cidrs'
 > &
-  Pick<Selectable<AccountsTable>, 'status' | 'operator'>
+  Pick<Selectable<AccountsTable>, 'status' | 'operator'> & { metered: boolean }
 
 export interface FoundKeyRecord {
   /** The digest as stored, for the caller's constant-time comparison. */
@@ -65,6 +66,7 @@ export async function findKeyRecords(pool: pg.Pool, digests: string[]): Promise<
       accountActive: row.status === 'active',
       operator: row.operator,
       controls: keyControls(row.meta, row.allowed_cidrs),
+      metered: row.metered,
     }),
   }))
 }

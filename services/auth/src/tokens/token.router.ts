@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { changeStream } from '../changes/change-stream.ts'
+import { creditsInput, creditsOutput } from '../credits/credits.ts'
 import { DomainError, UnavailableError } from '../errors.ts'
 import { actorOf } from '../principal.ts'
 import { authedProcedure } from '../trpc.ts'
@@ -42,6 +43,9 @@ export const tokenInfo = z
     rotatedFrom: z.string().nullable(),
     meta: z.record(z.string(), z.unknown()).nullable(),
     allowedCidrs: z.array(z.string()).meta({ description: 'networks the key may be used from; empty: anywhere' }),
+    credits: creditsOutput.unwrap().optional().meta({
+      description: 'Present for a key with usage credits; `remaining` excludes blocks replicas hold on lease',
+    }),
   })
   .meta({ id: 'TokenInfo', description: 'An access key as listings show it: never the secret or its digest.' })
 
@@ -61,6 +65,7 @@ export const issuedToken = z
     rotatedFrom: z.string().nullable(),
     meta: z.record(z.string(), z.unknown()).nullable(),
     allowedCidrs: z.array(z.string()),
+    credits: creditsOutput.unwrap().optional().meta({ description: 'Present for a key with usage credits' }),
   })
   .meta({ id: 'IssuedToken' })
 
@@ -84,6 +89,7 @@ export const verifyResult = z
         expiresAt: timestamp.nullable(),
         meta: z.record(z.string(), z.unknown()).readonly().optional(),
         allowedCidrs: z.array(z.string()).readonly().optional(),
+        remaining: z.number().int().optional().meta({ description: 'Usage credits left; keys with credits only' }),
       }),
       z.object({ ...granted, kind: z.literal('session'), userId: z.string(), role, expiresAt: timestamp }),
       z.object({
@@ -107,9 +113,11 @@ export const verifyResult = z
         'WRONG_ENVIRONMENT',
         'RATE_LIMITED',
         'IP_NOT_ALLOWED',
+        'USAGE_EXCEEDED',
       ]),
       missingScopes: z.array(z.string()).optional(),
       retryAfterMs: z.number().int().optional(),
+      remaining: z.number().int().optional(),
     }),
   ])
   .meta({ id: 'VerifyResult', description: 'A denial is a result (HTTP 200), not an error.' })
@@ -168,6 +176,7 @@ export const tokenRouter = {
           accountId: id.optional(),
           meta: meta.optional(),
           allowedCidrs: allowedCidrs.optional(),
+          credits: creditsInput.optional(),
         })
         .refine((input) => input.expiresIn === undefined || input.expiresAt === undefined, {
           message: 'give expiresIn or expiresAt, not both',
@@ -206,7 +215,7 @@ export const tokenRouter = {
         path: '/tokens/{id}',
         tags: ['tokens'],
         summary:
-          'Change an access key: name, detail, scopes, meta, allowedCidrs, or an expiry that only moves closer (admin)',
+          'Change an access key: name, detail, scopes, meta, allowedCidrs, credits, or an expiry that only moves closer (admin)',
         errorResponses: [409],
       },
     })
@@ -220,6 +229,7 @@ export const tokenRouter = {
           meta: meta.nullable().optional(),
           allowedCidrs: allowedCidrs.optional(),
           expiresAt: futureDate.optional(),
+          credits: creditsInput.nullable().optional(),
         })
         .refine((input) => Object.keys(input).some((field) => field !== 'id'), {
           message: 'give at least one field to change',

@@ -4,6 +4,7 @@ import { planExpiry, requireEnvironmentAllowed } from '../accounts/plans.ts'
 import { recordAudit } from '../audit/audit.repository.ts'
 import { changeTransaction, keyChange } from '../changes/change-events.ts'
 import type { Config } from '../config.ts'
+import { type Credits, type CreditsInfo, copyCredits, readCreditsOf, writeCredits } from '../credits/credits.ts'
 import type { Db } from '../db/database.ts'
 import type { AccessKeyRow, AccessKeyUpdate, AccountRow } from '../db/schema.ts'
 import type { Deps } from '../deps.ts'
@@ -41,6 +42,8 @@ export interface TokenInfo {
   rotatedFrom: string | null
   meta: Record<string, unknown> | null
   allowedCidrs: string[]
+  /** Present for a key with usage credits; `remaining` is what replicas have not leased (docs/credits.md). */
+  credits?: NonNullable<CreditsInfo>
 }
 
 /** The answer of the calls that create a key: the only place the plaintext ever appears. */
@@ -59,6 +62,8 @@ export interface IssuedToken {
   rotatedFrom: string | null
   meta: Record<string, unknown> | null
   allowedCidrs: string[]
+  /** Present for a key with usage credits. */
+  credits?: NonNullable<CreditsInfo>
 }
 
 export interface IssueInput {
@@ -72,6 +77,7 @@ export interface IssueInput {
   accountId?: string | undefined
   meta?: Record<string, unknown> | undefined
   allowedCidrs?: string[] | undefined
+  credits?: Credits | undefined
 }
 
 /** token.update's input: the fields to change; the expiry may only move closer. */
@@ -83,6 +89,8 @@ export interface UpdateInput {
   meta?: Record<string, unknown> | null | undefined
   allowedCidrs?: string[] | undefined
   expiresAt?: string | undefined
+  /** New usage credits (remaining and refill), or null to remove them. */
+  credits?: Credits | null | undefined
 }
 
 const DAY_MS = 86_400_000
@@ -125,6 +133,7 @@ export async function issueToken({ deps, principal, actor }: TokenContext, input
       meta: input.meta ?? null,
       allowedCidrs: input.allowedCidrs ?? [],
     })
+    const credits = input.credits ? await writeCredits(trx, row.id, input.credits, deps.credits.now) : null
     await recordAudit(trx, actor, {
       accountId,
       action: 'token.issue',
@@ -137,9 +146,10 @@ export async function issueToken({ deps, principal, actor }: TokenContext, input
         scopes,
         expiresAt: iso(expiresAt),
         ...(row.allowed_cidrs.length > 0 && { allowedCidrs: row.allowed_cidrs }),
+        ...(credits && { credits }),
       },
     })
-    return issued(token, row)
+    return issued(token, row, credits)
   })
 }
 
@@ -156,11 +166,19 @@ export async function listTokens(
   const accountId = targetAccount(principal, input.accountId)
   const rows = await keys.listKeys(deps.db, { ...input, accountId, limit: input.limit + 1 })
   const page = rows.slice(0, input.limit)
-  return { items: page.map(tokenInfo), nextCursor: rows.length > input.limit ? (page.at(-1)?.id ?? null) : null }
+  const credits = await readCreditsOf(
+    deps.db,
+    page.map((row) => row.id),
+  )
+  return {
+    items: page.map((row) => tokenInfo(row, credits.get(row.id))),
+    nextCursor: rows.length > input.limit ? (page.at(-1)?.id ?? null) : null,
+  }
 }
 
 export async function getToken({ deps, principal }: TokenContext, id: string): Promise<TokenInfo> {
-  return tokenInfo(owned(principal, await keys.findKeyById(deps.db, id)))
+  const row = owned(principal, await keys.findKeyById(deps.db, id))
+  return tokenInfo(row, (await readCreditsOf(deps.db, [row.id])).get(row.id))
 }
 
 export async function revokeToken(
@@ -206,7 +224,7 @@ export async function setTokenDisabled(
     })
     return changed
   })
-  return tokenInfo(row)
+  return tokenInfo(row, (await readCreditsOf(deps.db, [row.id])).get(row.id))
 }
 
 export async function rotateToken(
@@ -214,7 +232,7 @@ export async function rotateToken(
   input: { id: string; oldExpiresIn?: number | undefined },
 ): Promise<IssuedToken> {
   requireAdmin(principal)
-  const { token, row } = await changeTransaction(deps, async (trx, announce) => {
+  const { token, row, credits } = await changeTransaction(deps, async (trx, announce) => {
     let old = owned(principal, await keys.findKeyById(trx, input.id, { forUpdate: true }))
     if (old.revoked_at) throw new TokenRevokedError()
     checkGrant(principal, old.role, old.scopes)
@@ -244,6 +262,8 @@ export async function rotateToken(
       meta: old.meta,
       allowedCidrs: old.allowed_cidrs,
     })
+    // The successor gets the old key's credits as they stand (its own budget from now on).
+    const credits = await copyCredits(trx, old.id, created.row.id)
     // The old key's expiry may only move closer, never further away.
     if (input.oldExpiresIn !== undefined) {
       const shortened = new Date(now + input.oldExpiresIn * 1000)
@@ -261,9 +281,9 @@ export async function rotateToken(
       targetId: created.row.id,
       data: { rotatedFrom: old.id, oldExpiresAt: iso(old.expires_at) },
     })
-    return created
+    return { ...created, credits }
   })
-  return issued(token, row)
+  return issued(token, row, credits)
 }
 
 /**
@@ -302,8 +322,11 @@ export async function updateToken({ deps, principal, actor }: TokenContext, inpu
       }
       changes.expires_at = expiresAt
     }
-    const updated = await keys.updateKey(trx, current.id, changes)
+    // Credits alone live in their own table: the key's row stays as it is.
+    const updated = Object.keys(changes).length > 0 ? await keys.updateKey(trx, current.id, changes) : current
     await keepOperatorAccess(trx, updated)
+    // Replicas hand back their leases on this event and lease afresh from the new credits.
+    if (input.credits !== undefined) await writeCredits(trx, updated.id, input.credits, deps.credits.now)
     await announce(keyChange(updated))
     await recordAudit(trx, actor, {
       accountId: updated.account_id,
@@ -315,6 +338,7 @@ export async function updateToken({ deps, principal, actor }: TokenContext, inpu
         ...(changes.name !== undefined && { name: updated.name }),
         ...(changes.scopes !== undefined && { scopes: updated.scopes, previousScopes: current.scopes }),
         ...(changes.allowed_cidrs !== undefined && { allowedCidrs: updated.allowed_cidrs }),
+        ...(input.credits !== undefined && { credits: input.credits }),
         ...(changes.expires_at !== undefined && {
           expiresAt: iso(updated.expires_at),
           previousExpiresAt: iso(current.expires_at),
@@ -323,7 +347,7 @@ export async function updateToken({ deps, principal, actor }: TokenContext, inpu
     })
     return updated
   })
-  return tokenInfo(row)
+  return tokenInfo(row, (await readCreditsOf(deps.db, [row.id])).get(row.id))
 }
 
 /**
@@ -455,8 +479,8 @@ export function tokenStatus(row: AccessKeyRow, now = Date.now()): TokenStatus {
   return 'active'
 }
 
-function tokenInfo(row: AccessKeyRow): TokenInfo {
-  return {
+function tokenInfo(row: AccessKeyRow, credits?: CreditsInfo): TokenInfo {
+  const info: TokenInfo = {
     id: row.id,
     accountId: row.account_id,
     start: row.start,
@@ -475,10 +499,12 @@ function tokenInfo(row: AccessKeyRow): TokenInfo {
     meta: row.meta,
     allowedCidrs: row.allowed_cidrs,
   }
+  if (credits) info.credits = credits
+  return info
 }
 
-export function issued(token: string, row: AccessKeyRow): IssuedToken {
-  return {
+export function issued(token: string, row: AccessKeyRow, credits: CreditsInfo = null): IssuedToken {
+  const answer: IssuedToken = {
     token,
     id: row.id,
     accountId: row.account_id,
@@ -494,6 +520,8 @@ export function issued(token: string, row: AccessKeyRow): IssuedToken {
     meta: row.meta,
     allowedCidrs: row.allowed_cidrs,
   }
+  if (credits) answer.credits = credits
+  return answer
 }
 
 function iso(date: Date | null): string | null {

@@ -2,6 +2,8 @@ import { type DenialReason, digestBytes, type Environment, parseKey } from '@tok
 import { z } from 'zod'
 import { cacheKey } from '../cache/cache-key.ts'
 import type { KeyRecord } from '../cache/key-record.ts'
+import { chargeCredits, isMetered, markMetered } from '../credits/charge.ts'
+import { cost } from '../credits/credits.ts'
 import type { Deps } from '../deps.ts'
 import { ForbiddenError, IpNotAllowedError } from '../errors.ts'
 import type { AccessKeyPrincipal, Credential, Principal, Role } from '../principal.ts'
@@ -31,6 +33,8 @@ export type VerifyResult =
       meta?: Readonly<Record<string, unknown>>
       /** The networks the key is bound to, when it is (the answer then holds only for this clientIp). */
       allowedCidrs?: readonly string[]
+      /** Usage credits left after this verify, as this replica sees them; only for keys with credits. */
+      remaining?: number
     }
   | {
       valid: true
@@ -59,7 +63,7 @@ export type VerifyResult =
       expiresAt: string
       resource: { type: string; id: string }
     }
-  | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number }
+  | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number; remaining?: number }
 
 type Checked = { record: KeyRecord } | { reason: DenialReason }
 
@@ -84,6 +88,8 @@ export const verifyInput = z.strictObject({
     .optional(),
   /** The address the credential was presented from; keys bound to networks need it. */
   clientIp: clientIp.optional(),
+  /** Usage credits to spend (keys with credits only; default 1, 0 checks without spending). */
+  cost: cost.optional(),
 })
 
 export type VerifyInput = z.infer<typeof verifyInput>
@@ -126,11 +132,15 @@ export async function verifyToken(deps: Deps, input: VerifyInput): Promise<Verif
     const decision = await deps.ratelimits.consume(credential.accountId, input.ratelimit)
     if (!decision.allowed) return { valid: false, reason: 'RATE_LIMITED', retryAfterMs: decision.retryAfterMs }
   }
-  const result = granted(credential)
   // Meta and networks (SPEC §14) are the key's, not the principal's: added to the answer alone.
-  return 'record' in checked && checked.record.controls !== null
-    ? withControls(result, checked.record.controls)
-    : result
+  const controls = 'record' in checked ? checked.record.controls : null
+  const answer = (principal: Credential) =>
+    controls === null ? granted(principal) : withControls(granted(principal), controls)
+  // Spent last, once everything else allows the call; keys without credits skip it.
+  if (credential.kind === 'access_key' && isMetered(credential)) {
+    return chargeCredits(deps, credential, input.cost, answer)
+  }
+  return answer(credential)
 }
 
 /**
@@ -154,7 +164,9 @@ async function credentialOf(
 ): Promise<Credential | { reason: DenialReason }> {
   if ('record' in checked) {
     deps.usage.touch(checked.record.id)
-    return accessKeyPrincipal(checked.record)
+    const principal = accessKeyPrincipal(checked.record)
+    if (checked.record.metered) markMetered(principal)
+    return principal
   }
   if (checked.reason !== 'MALFORMED' || !looksLikeJwt(token)) return checked
   const jwt = await checkJwt(deps, token)

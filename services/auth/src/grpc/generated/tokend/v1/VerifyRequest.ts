@@ -1,6 +1,7 @@
 // Original file: ../../proto/tokend/v1/tokens.proto
 
 import type { RateLimit as _tokend_v1_RateLimit, RateLimit__Output as _tokend_v1_RateLimit__Output } from '../../tokend/v1/RateLimit';
+import type { Long } from '@grpc/proto-loader';
 
 export interface VerifyRequest {
   'token'?: (string);
@@ -9,6 +10,8 @@ export interface VerifyRequest {
   'ratelimit'?: (_tokend_v1_RateLimit | null);
   'role'?: (string);
   'clientIp'?: (string);
+  'cost'?: (number | string | Long);
+  '_cost'?: "cost";
 }
 
 export interface VerifyRequest__Output {
@@ -18,4 +21,6 @@ export interface VerifyRequest__Output {
   'ratelimit': (_tokend_v1_RateLimit__Output | null);
   'role': (string);
   'clientIp': (string);
+  'cost'?: (number);
+  '_cost'?: "cost";
 }

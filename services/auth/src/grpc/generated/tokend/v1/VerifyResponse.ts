@@ -20,6 +20,8 @@ export interface VerifyResponse {
   'userId'?: (string);
   'resource'?: (_tokend_v1_Resource | null);
   'metaJson'?: (string);
+  'remaining'?: (number | string | Long);
+  '_remaining'?: "remaining";
 }
 
 export interface VerifyResponse__Output {
@@ -38,4 +40,6 @@ export interface VerifyResponse__Output {
   'userId': (string);
   'resource': (_tokend_v1_Resource__Output | null);
   'metaJson': (string);
+  'remaining'?: (number);
+  '_remaining'?: "remaining";
 }
