@@ -13,6 +13,7 @@ import { VerifyCache } from './cache/verify-cache.ts'
 import { applyChange } from './changes/change-events.ts'
 import { ChangeListener } from './changes/change-listener.ts'
 import { streamScope } from './changes/change-stream.ts'
+import { exposition } from './cluster/cluster-metrics.ts'
 import type { Config } from './config.ts'
 import { consoleHttp } from './console/console-http.ts'
 import { createContext } from './context.ts'
@@ -36,6 +37,7 @@ import type { JwtRecord } from './sessions/jwt.ts'
 import { deleteExpiredSessions } from './sessions/session.repository.ts'
 import { ensureSigningKey, SigningKeys } from './sessions/signing-keys.ts'
 import { sweepAttempts } from './sessions/throttle.ts'
+import { tracing } from './telemetry/hooks.ts'
 import { KeyLoader } from './tokens/key-loader.ts'
 import { UsageRecorder } from './tokens/usage.ts'
 import { errorHeaders, errorShape, toTRPCError } from './trpc.ts'
@@ -48,6 +50,17 @@ export interface AppOptions {
   announceBootstrapKey?: (token: string) => void
   /** Test-only: the clock (epoch ms) that usage-credit refills follow; Date.now by default. */
   clock?: () => number
+  /**
+   * A database that the primary of a cluster (cluster/primary.ts) has already started,
+   * migrated and bootstrapped: a worker only connects to it.
+   */
+  prepared?: PreparedDatabase
+}
+
+export interface PreparedDatabase {
+  databaseUrl: string
+  /** Set when this process started the embedded cluster, and must stop it. */
+  embedded?: EmbeddedDatabase
 }
 
 export interface App {
@@ -93,20 +106,9 @@ export function createApp(options: AppOptions): App {
   let sweeper: NodeJS.Timeout | undefined
 
   async function start(): Promise<{ url: string }> {
-    let databaseUrl = config.DATABASE_URL
-    let bootstrapFile = config.TOKEND_BOOTSTRAP_TOKEN_FILE
-    if (!databaseUrl) {
-      embedded = await startEmbeddedPostgres({
-        dataDir: config.TOKEND_DATA_DIR,
-        port: config.TOKEND_EMBEDDED_PG_PORT,
-        portVariable: 'TOKEND_EMBEDDED_PG_PORT',
-        legacyPassword: 'tokend-embedded',
-        logger,
-      })
-      databaseUrl = embedded.url
-      // The embedded default keeps the key next to the data it unlocks, for the README walk-through.
-      bootstrapFile ??= join(config.TOKEND_DATA_DIR, 'bootstrap.key')
-    }
+    const prepared = options.prepared ?? (await prepareDatabase(config, logger, options.announceBootstrapKey))
+    embedded = prepared.embedded
+    const { databaseUrl } = prepared
     const { db, pool } = createDb(databaseUrl, config.DATABASE_POOL_SIZE, (error) =>
       logger.warn({ err: error }, 'idle database connection failed'),
     )
@@ -167,16 +169,6 @@ export function createApp(options: AppOptions): App {
       reminders,
     }
 
-    const created = await withStartupLock(databaseUrl, async (conn) => {
-      await migrateToLatest(conn)
-      await ensureSigningKey(conn)
-      return bootstrap(conn, config.TOKEND_TOKEN_PREFIX, bootstrapFile)
-    })
-    // Shown once, right after the commit, before anything else can fail.
-    if (created) {
-      logger.info({ accountId: created.accountId }, 'bootstrapped the operator account and its admin key')
-      ;(options.announceBootstrapKey ?? printBootstrapKey)(created.token)
-    }
     await signingKeys.load()
     await passwords.warm()
 
@@ -189,7 +181,8 @@ export function createApp(options: AppOptions): App {
     sweeper.unref()
     const trust = compileTrust(config.TOKEND_TRUST_PROXY)
     const app = buildHttpApp(deps, trust)
-    const listening = createServer(guarded(deps, withForwardAuth(deps, trust, withFastVerify(deps, trust, app))))
+    const handler = guarded(deps, withForwardAuth(deps, trust, withFastVerify(deps, trust, app)))
+    const listening = createServer(tracing ? tracing.serve(handler) : handler)
     server = await new Promise<Server>((resolve, reject) => {
       listening.once('error', (error) =>
         reject(new Error(`cannot listen on ${config.HOST}:${config.PORT}: ${error.message}`)),
@@ -252,6 +245,49 @@ export function createApp(options: AppOptions): App {
 }
 
 /**
+ * Starts the embedded cluster when DATABASE_URL is unset, then migrates and bootstraps
+ * under the start-up lock (so replicas starting together do it once). Run by `start()`,
+ * or once by a cluster's primary before it forks its workers.
+ */
+export async function prepareDatabase(
+  config: Config,
+  logger: Logger,
+  announceBootstrapKey: (token: string) => void = printBootstrapKey,
+): Promise<PreparedDatabase> {
+  let embedded: EmbeddedDatabase | undefined
+  let databaseUrl = config.DATABASE_URL
+  let bootstrapFile = config.TOKEND_BOOTSTRAP_TOKEN_FILE
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres({
+      dataDir: config.TOKEND_DATA_DIR,
+      port: config.TOKEND_EMBEDDED_PG_PORT,
+      portVariable: 'TOKEND_EMBEDDED_PG_PORT',
+      legacyPassword: 'tokend-embedded',
+      logger,
+    })
+    databaseUrl = embedded.url
+    // The embedded default keeps the key next to the data it unlocks, for the README walk-through.
+    bootstrapFile ??= join(config.TOKEND_DATA_DIR, 'bootstrap.key')
+  }
+  try {
+    const created = await withStartupLock(databaseUrl, async (conn) => {
+      await migrateToLatest(conn)
+      await ensureSigningKey(conn)
+      return bootstrap(conn, config.TOKEND_TOKEN_PREFIX, bootstrapFile)
+    })
+    // Shown once, right after the commit, before anything else can fail.
+    if (created) {
+      logger.info({ accountId: created.accountId }, 'bootstrapped the operator account and its admin key')
+      announceBootstrapKey(created.token)
+    }
+  } catch (error) {
+    await embedded?.stop()
+    throw error
+  }
+  return { databaseUrl, embedded }
+}
+
+/**
  * The last line of defence for a request: whatever its handler throws, the request is
  * answered 500 with its request id (logged and counted), and the process stays up.
  */
@@ -299,7 +335,7 @@ function buildHttpApp(deps: Deps, trust: Trust): express.Express {
     res.json({ status: 'ok' })
   })
   app.get('/metrics', async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics())
+    res.type(deps.metrics.registry.contentType).send(await exposition(deps.metrics.registry))
   })
   app.get('/readyz', async (_req, res) => {
     const database = await ping(deps.db)

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig } from './config.ts'
 
@@ -83,6 +84,29 @@ describe('loadConfig', () => {
       '  TOKEND_SIGNUP: must be one of open, closed',
     ])
     expect(error.message).not.toContain('secret')
+  })
+
+  it('runs one worker by default, one per core with auto, and refuses anything else by name', () => {
+    expect(loadConfig({}, quiet).TOKEND_WORKERS).toBe(1)
+    expect(loadConfig({ TOKEND_WORKERS: '2' }, quiet).TOKEND_WORKERS).toBe(2)
+    expect(loadConfig({ TOKEND_WORKERS: 'auto' }, quiet).TOKEND_WORKERS).toBe(availableParallelism())
+    for (const bad of ['0', '-1', 'two', '1.5', 'AUTO ', '257']) {
+      expect(failure({ TOKEND_WORKERS: bad }).problems.map((p) => p.variable)).toEqual(['TOKEND_WORKERS'])
+    }
+    expect(failure({ TOKEND_WORKERS: 'two' }).message).toBe(
+      'invalid configuration: TOKEND_WORKERS: must be auto or a whole number of worker processes',
+    )
+    expect(failure({ TOKEND_WORKERS: '0' }).message).toBe('invalid configuration: TOKEND_WORKERS: must be at least 1')
+  })
+
+  it('loads OpenTelemetry only for an http(s) OTLP endpoint', () => {
+    expect(loadConfig({}, quiet).OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined()
+    expect(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }, quiet).OTEL_EXPORTER_OTLP_ENDPOINT,
+    ).toBe('http://collector:4318')
+    expect(failure({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }).problems[0]?.variable).toBe(
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+    )
   })
 
   it('takes durations with units, and plain numbers in the unit of the name', () => {

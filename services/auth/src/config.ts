@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import { findRepoRoot } from '@tokend/devdb'
 import { ConfigError, duration, integer, optionalString, parseEnvironment } from '@tokend/settings'
@@ -60,6 +61,21 @@ export const configSchema = z.object({
   TOKEND_LOGIN_MAX_PER_PAIR: integer(1, 10_000).default(10),
   TOKEND_LOGIN_MAX_PER_USERNAME: integer(1, 100_000).default(100),
   TOKEND_LOGIN_MAX_PER_ADDRESS: integer(1, 100_000).default(100),
+  /**
+   * Worker processes (node:cluster) serving the same HTTP and gRPC ports, each with its own
+   * cache and change listener; `auto` is one per core (cluster/primary.ts).
+   */
+  TOKEND_WORKERS: z
+    .string()
+    .trim()
+    .regex(/^(auto|\d+)$/, 'must be auto or a whole number of worker processes')
+    .transform((value) => (value === 'auto' ? availableParallelism() : Number(value)))
+    .pipe(z.number().int().min(1).max(256))
+    .default(1),
+  /** OTLP/HTTP collector (e.g. http://collector:4318); unset, nothing of OpenTelemetry is loaded (telemetry/). */
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(
+    z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  ),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
 
