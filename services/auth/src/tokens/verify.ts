@@ -8,6 +8,7 @@ import type { Deps } from '../deps.ts'
 import { ForbiddenError, IpNotAllowedError } from '../errors.ts'
 import type { AccessKeyPrincipal, Credential, Principal, Role } from '../principal.ts'
 import { checkJwt, looksLikeJwt } from '../sessions/jwt.ts'
+import { tracing } from '../telemetry/hooks.ts'
 import { environment, role, scope } from '../validation.ts'
 import { allowedFrom, type ClientAddress, clientIp, withControls } from './key-controls.ts'
 
@@ -116,7 +117,7 @@ export async function answerVerify(deps: Deps, caller: Principal, input: VerifyI
  */
 export async function verifyCounted(deps: Deps, input: VerifyInput): Promise<VerifyResult> {
   const started = performance.now()
-  const result = await verifyToken(deps, input)
+  const result = await (tracing ? tracing.verify(() => verifyToken(deps, input)) : verifyToken(deps, input))
   deps.metrics.verified(result, (performance.now() - started) / 1000)
   return result
 }
