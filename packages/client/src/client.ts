@@ -14,6 +14,7 @@ import { LRUCache } from 'lru-cache'
 import { applyRequirements, type CacheOptions, VerifyCache } from './cache.ts'
 import { TokendRejectedError, TokendSetupError, TokendUnavailableError } from './errors.ts'
 import { type RequireAuthOptions, requireAuth } from './middleware.ts'
+import { activeTraceparent, isTraceparent } from './trace-context.ts'
 import type { RateLimit, Requirements, VerifyResult } from './types.ts'
 
 /**
@@ -79,6 +80,14 @@ export interface VerifyOptions extends Requirements {
    * A verify of a key with credits always asks tokend, and is only retried if it was never sent.
    */
   cost?: number
+  /**
+   * The W3C `traceparent` sent to tokend with this verify, so tokend's spans join the
+   * caller's trace. By default, the active OpenTelemetry span's when `@opentelemetry/api`
+   * is installed; `requireAuth` falls back to the incoming request's header. A value that
+   * is not a well-formed `traceparent` is not sent. A verify answered from the local cache
+   * sends nothing.
+   */
+  traceparent?: string
 }
 
 /**
@@ -239,7 +248,16 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
             fetch: (input, init) => fetch(input, { ...init, headers: { ...init.headers, authorization } }),
           },
         }),
-        false: httpBatchLink({ url, fetch: timedFetch, maxItems: MAX_BATCH, headers: { authorization } }),
+        false: httpBatchLink({
+          url,
+          fetch: timedFetch,
+          maxItems: MAX_BATCH,
+          // A batch is one HTTP request: it carries the first of its calls' trace contexts.
+          headers: ({ opList }) => {
+            const traceparent = opList.find((op) => isTraceparent(op.context.traceparent))?.context.traceparent
+            return traceparent ? { authorization, traceparent: traceparent as string } : { authorization }
+          },
+        }),
       }),
     ],
   })
@@ -255,11 +273,16 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
   /** Digests of keys with usage credits: every verify of theirs asks tokend (never cached, never shared). */
   const metered = new LRUCache<string, true>({ max: 10_000 })
 
-  async function callVerify(input: RouterInputs['token']['verify'], idempotent: boolean): Promise<VerifyResult> {
+  async function callVerify(
+    input: RouterInputs['token']['verify'],
+    idempotent: boolean,
+    traceparent?: string,
+  ): Promise<VerifyResult> {
+    const context = { traceparent: traceparent ?? activeTraceparent() }
     for (let attempt = 0; ; attempt++) {
       try {
         stats.networkVerifies++
-        return await trpc.token.verify.mutate(input)
+        return await trpc.token.verify.mutate(input, { context })
       } catch (error) {
         const failure = classify(error)
         const retry = failure instanceof TokendUnavailableError && (idempotent || neverSent(error))
@@ -279,6 +302,7 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
     digest: string,
     credential: string,
     clientIp: string | undefined,
+    traceparent?: string,
   ): Promise<{ answer: VerifyResult; shared: boolean }> {
     const active = cache as VerifyCache
     const epoch = active.epoch
@@ -286,7 +310,7 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
     const joined = inflight.get(flight)
     if (joined && joined.epoch === epoch) return { answer: await joined.result, shared: true }
     const input = clientIp === undefined ? { token: credential } : { token: credential, clientIp }
-    const result = callVerify(input, true).then((answer) => {
+    const result = callVerify(input, true, traceparent).then((answer) => {
       active.store(digest, answer, epoch)
       return answer
     })
@@ -301,7 +325,7 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
 
   /** Asks tokend with this call's own requirements, limit and cost. */
   function verifyRemote(credential: string, verifyOptions: VerifyOptions): Promise<VerifyResult> {
-    const { ratelimit, cost, clientIp, ...require } = verifyOptions
+    const { ratelimit, cost, clientIp, traceparent, ...require } = verifyOptions
     const input = {
       token: credential,
       ...(Object.keys(require).length > 0 ? { require } : {}),
@@ -311,11 +335,11 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
     if (cost !== undefined) Object.assign(input, { cost })
     // Counting (a rate limit, credits) makes a verify not idempotent: retried only if never sent.
     const counted = ratelimit !== undefined || cost !== undefined || metered.has(digestKey(credential))
-    return callVerify(input, !counted)
+    return callVerify(input, !counted, traceparent)
   }
 
   async function verify(credential: string, verifyOptions: VerifyOptions = {}): Promise<VerifyResult> {
-    const { ratelimit, cost, clientIp, ...require } = verifyOptions
+    const { ratelimit, cost, clientIp, traceparent, ...require } = verifyOptions
     const kind = credentialKind(credential, prefix)
     if (kind === 'malformed') {
       stats.localRejects++
@@ -331,7 +355,7 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
           stats.cacheHits++
           return applyRequirements(hit, require)
         }
-        const { answer, shared } = await fetchCacheable(digest, credential, clientIp)
+        const { answer, shared } = await fetchCacheable(digest, credential, clientIp, traceparent)
         if (!isMetered(answer)) return applyRequirements(answer, require)
         metered.set(digest, true)
         // Another caller's answer spent that caller's credit, not this one's.

@@ -7,6 +7,7 @@ import {
 } from '@tokend/keys'
 import type { RequestHandler, Response } from 'express'
 import type { TokendClient } from './client.ts'
+import { activeTraceparent, isTraceparent } from './trace-context.ts'
 import type { RateLimit, Requirements, TokendPrincipal } from './types.ts'
 
 declare global {
@@ -87,9 +88,12 @@ export function requireAuth(
     }
     let result: Awaited<ReturnType<TokendClient['verify']>>
     try {
+      // The application's own active span first (client.ts), else the trace its caller sent.
+      const traceparent = activeTraceparent() ?? req.headers.traceparent
+      const fromAddress = req.ip === undefined ? verifyOptions : { ...verifyOptions, clientIp: req.ip }
       result = await client.verify(
         found.credential,
-        req.ip === undefined ? verifyOptions : { ...verifyOptions, clientIp: req.ip },
+        isTraceparent(traceparent) ? { ...fromAddress, traceparent } : fromAddress,
       )
     } catch (error) {
       client.reportFailure(error)
