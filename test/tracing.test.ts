@@ -5,9 +5,10 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { createTokendClient } from '@tokend/client'
-import { Caller, type RunningTokend, repoRoot, startTokend } from '@tokend/testing'
+import { Caller, freePort, type RunningTokend, repoRoot, startTokend } from '@tokend/testing'
 import express from 'express'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { bearer, call, tokendClients } from '../services/auth/test/grpc-client.ts'
 
 /**
  * SPEC §15's tracing: tokend started with OTEL_EXPORTER_OTLP_ENDPOINT at a collector of
@@ -28,6 +29,7 @@ let collector: Server
 const spans: OtlpSpan[] = []
 let tokend: RunningTokend
 let operator: Caller
+let grpcPort: number
 
 beforeAll(async () => {
   collector = createServer((req, res) => {
@@ -47,7 +49,9 @@ beforeAll(async () => {
   })
   await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve))
   const { port } = collector.address() as AddressInfo
+  grpcPort = await freePort()
   tokend = await startTokend({
+    TOKEND_GRPC_PORT: String(grpcPort),
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
     // Export within 100 ms rather than the default 5 s.
     OTEL_BSP_SCHEDULE_DELAY: '100',
@@ -152,6 +156,25 @@ describe('tracing with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
     expect(server?.parentSpanId ?? '').toBe('')
   })
 
+  it("honours traceparent in gRPC metadata: the call's span is the caller's child", async () => {
+    const token = await issue('grpc')
+    const clients = tokendClients(`127.0.0.1:${grpcPort}`)
+    try {
+      const traceId = hex(16)
+      const parent = hex(8)
+      const metadata = bearer(tokend.bootstrapKey)
+      metadata.set('traceparent', `00-${traceId}-${parent}-01`)
+      const answer = await call(clients.tokens.Verify, clients.tokens, { token }, metadata)
+      expect(answer).toMatchObject({ valid: true })
+      const found = await spansOf(traceId, (s) => named(s, 'tokend.verify').length > 0)
+      const [server] = named(found, 'tokend.v1.Tokens/Verify')
+      expect(server).toMatchObject({ parentSpanId: parent, kind: 2 })
+      expect(named(found, 'tokend.verify')[0]?.parentSpanId).toBe(server?.spanId)
+    } finally {
+      clients.close()
+    }
+  })
+
   it('@tokend/client sends traceparent: given explicitly, from the active span, and from requireAuth', async () => {
     const serviceKey = tokend.bootstrapKey
     const client = createTokendClient({ url: tokend.url, serviceKey })
@@ -161,8 +184,8 @@ describe('tracing with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
     await client.verify(token, { traceparent: `00-${explicit}-${hex(8)}-01` })
     await spansOf(explicit, (s) => named(s, 'tokend.verify').length > 0)
 
-    // An application with OpenTelemetry (a process of its own, as vitest's resolution
-    // conditions pick a build of @opentelemetry/api that Node cannot load).
+    // An application with OpenTelemetry, in a process of its own (test/fixtures/traced-verify.ts):
+    // the active span's context goes along.
     const active = hex(16)
     const parent = hex(8)
     const child = spawn(

@@ -335,7 +335,12 @@ function buildHttpApp(deps: Deps, trust: Trust): express.Express {
     res.json({ status: 'ok' })
   })
   app.get('/metrics', async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await exposition(deps.metrics.registry))
+    // A cluster's workers may be too busy to answer the primary in time: a failed scrape, not a bug.
+    const text = await exposition(deps.metrics.registry).catch((error: unknown) => {
+      deps.logger.warn({ err: error }, 'metrics unavailable')
+    })
+    if (text === undefined) res.status(503).json({ error: { code: 'unavailable', message: 'metrics unavailable' } })
+    else res.type(deps.metrics.registry.contentType).send(text)
   })
   app.get('/readyz', async (_req, res) => {
     const database = await ping(deps.db)

@@ -4,6 +4,7 @@ import { HealthImplementation } from 'grpc-health-check'
 import type { ChannelState } from '../changes/change-listener.ts'
 import type { Deps } from '../deps.ts'
 import type { Trust } from '../http/request-meta.ts'
+import { tracing } from '../telemetry/hooks.ts'
 import { authorizationService } from './ext-authz.ts'
 import { loadProtos } from './protos.ts'
 import { tokensService } from './tokens-service.ts'
@@ -29,8 +30,13 @@ export async function startGrpcServer(deps: Deps, trust: Trust, host: string, po
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
   })
-  server.addService(protos.tokens, tokensService(deps, trust))
-  server.addService(protos.authorization, authorizationService(deps, trust))
+  const tokens = tokensService(deps, trust)
+  const authorization = authorizationService(deps, trust)
+  server.addService(protos.tokens, tracing ? tracing.grpc('tokend.v1.Tokens', tokens) : tokens)
+  server.addService(
+    protos.authorization,
+    tracing ? tracing.grpc('envoy.service.auth.v3.Authorization', authorization) : authorization,
+  )
   new ReflectionService(protos.definition).addToServer(server)
   const health = new HealthImplementation()
   const setHealth = (state: ChannelState) => {

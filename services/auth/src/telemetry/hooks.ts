@@ -12,6 +12,11 @@ export interface Tracing {
   serve(
     handler: (req: IncomingMessage, res: ServerResponse) => void,
   ): (req: IncomingMessage, res: ServerResponse) => void
+  /**
+   * Wraps a gRPC service's handlers: a server span per unary call (named
+   * `service/Method`), the caller's `traceparent` metadata its parent.
+   */
+  grpc<Service extends object>(name: string, service: Service): Service
   /** Sends what is still buffered. */
   shutdown(): Promise<void>
 }

@@ -9,7 +9,8 @@ import type { Tracing } from './hooks.ts'
  * standard OTEL_* variables tune it: OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_HEADERS,
  * OTEL_BSP_SCHEDULE_DELAY, OTEL_TRACES_SAMPLER…), and these spans:
  *
- * - one server span per HTTP request, child of the caller's W3C `traceparent`;
+ * - one server span per HTTP request and per unary gRPC call, child of the caller's W3C
+ *   `traceparent` (header or metadata);
  * - `tokend.verify` for every verify, whatever the transport (tokens/verify.ts);
  * - `tokend.cache.lookup` for each cache lookup, with `tokend.cache.hit`;
  * - `pg.query` for each database query made inside a traced operation (not the change
@@ -18,6 +19,10 @@ import type { Tracing } from './hooks.ts'
  * No automatic instrumentation: tokend's own spans are the ones it documents, and
  * nothing hooks module loading.
  */
+interface GrpcCall {
+  metadata?: { getMap(): Record<string, unknown> }
+}
+
 export async function startTracing(): Promise<Tracing> {
   const [api, { NodeSDK }, { OTLPTraceExporter }, pg] = await Promise.all([
     import('@opentelemetry/api'),
@@ -138,6 +143,32 @@ export async function startTracing(): Promise<Tracing> {
         })
         context.with(active, () => handler(req, res))
       }
+    },
+    grpc(name, service) {
+      const traced: Record<string, unknown> = {}
+      for (const [method, handler] of Object.entries(service)) {
+        if (typeof handler !== 'function') continue
+        traced[method] = (call: GrpcCall, callback?: (...args: unknown[]) => void) => {
+          const parent = propagation.extract(ROOT_CONTEXT, call.metadata?.getMap() ?? {})
+          // A stream lives long: it gets no span of its own, only the caller's context.
+          if (typeof callback !== 'function') return context.with(parent, () => handler.call(service, call))
+          const span = tracer.startSpan(
+            `${name}/${method}`,
+            { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': name, 'rpc.method': method } },
+            parent,
+          )
+          const done = (error: { code?: number } | null, ...rest: unknown[]) => {
+            if (error) {
+              span.setAttribute('rpc.grpc.status_code', error.code ?? 2)
+              span.setStatus({ code: SpanStatusCode.ERROR })
+            } else span.setAttribute('rpc.grpc.status_code', 0)
+            span.end()
+            callback(error, ...rest)
+          }
+          return context.with(trace.setSpan(parent, span), () => handler.call(service, call, done))
+        }
+      }
+      return traced as typeof service
     },
     shutdown: () => sdk.shutdown(),
   }
