@@ -1,5 +1,6 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { request } from 'node:http'
+import { createServer as createNetServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -12,6 +13,7 @@ import {
   startService,
 } from '@tokend/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { bearer, call, tokendClients } from '../services/auth/test/grpc-client.ts'
 
 /**
  * TOKEND_WORKERS=2 (SPEC §11, issue 17): one tokend process tree, two workers on one
@@ -22,10 +24,12 @@ let dir: string
 let tokend: ServiceProcess
 let operator: Caller
 let bootstrapKey: string
+let grpcPort: number
 
 beforeAll(async () => {
   database = await createTestDatabase(clusterUrl())
   dir = await mkdtemp(join(tmpdir(), 'tokend-workers-'))
+  grpcPort = await freePort()
   tokend = await startService(
     process.execPath,
     ['--max-semi-space-size=64', '--conditions=tokend-source', '--import', 'tsx', 'src/main.ts'],
@@ -35,7 +39,7 @@ beforeAll(async () => {
         DATABASE_URL: database.url,
         HOST: '127.0.0.1',
         PORT: String(await freePort()),
-        TOKEND_GRPC_PORT: String(await freePort()),
+        TOKEND_GRPC_PORT: String(grpcPort),
         TOKEND_WORKERS: '2',
         TOKEND_BOOTSTRAP_TOKEN_FILE: join(dir, 'bootstrap.key'),
         // At debug every verify request is logged with the pid of the worker that answered it.
@@ -91,18 +95,24 @@ async function issue(name: string) {
   return reply.body.result.data as { token: string; id: string }
 }
 
-/** GET /metrics on a connection of its own, so successive scrapes may reach different workers. */
-function scrape(): Promise<string> {
+/** A GET on a connection of its own, so successive requests may reach different workers. */
+function get(path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${tokend.url}/metrics`, { agent: false }, (res) => {
+    const req = request(`${tokend.url}${path}`, { agent: false }, (res) => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (chunk) => (body += chunk))
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`${res.statusCode}: ${body}`))))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
     })
     req.on('error', reject)
     req.end()
   })
+}
+
+async function scrape(): Promise<string> {
+  const { status, body } = await get('/metrics')
+  if (status !== 200) throw new Error(`/metrics: ${status} ${body}`)
+  return body
 }
 
 function sample(text: string, name: string): number {
@@ -117,6 +127,22 @@ describe('two workers on one port', () => {
     expect(pidsLogging(/"msg":"bootstrapped the operator account/).size).toBe(1)
     const workers = pidsLogging(/"msg":"tokend listening"/)
     expect(workers.size).toBe(3) // two workers and the primary's summary
+    expect(pidsLogging(/"msg":"tokend gRPC listening"/).size).toBe(2)
+  })
+
+  it('answers /readyz and gRPC on the shared ports', async () => {
+    for (let i = 0; i < 4; i++) {
+      const ready = await get('/readyz')
+      expect(ready).toMatchObject({ status: 200 })
+      expect(JSON.parse(ready.body)).toEqual({ status: 'ok', database: 'ok', changes: 'subscribed' })
+    }
+    const clients = tokendClients(`127.0.0.1:${grpcPort}`)
+    try {
+      const answer = await call(clients.tokens.Verify, clients.tokens, { token: bootstrapKey }, bearer(bootstrapKey))
+      expect(answer).toMatchObject({ valid: true })
+    } finally {
+      clients.close()
+    }
   })
 
   it('sends a revocation to both workers: after it, every request on either is REVOKED', async () => {
@@ -191,4 +217,32 @@ describe('two workers on one port', () => {
     expect(output).toContain('"why":"SIGTERM","msg":"shutting down"')
     for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow()
   }, 60_000)
+})
+
+describe('a worker that cannot start', () => {
+  it('stops the whole service with exit 1 and its reason, rather than restarting it', async () => {
+    const taken = createNetServer()
+    const port = await freePort()
+    await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve))
+    try {
+      const failed = startService(process.execPath, ['--conditions=tokend-source', '--import', 'tsx', 'src/main.ts'], {
+        cwd: join(repoRoot, 'services/auth'),
+        env: {
+          DATABASE_URL: database.url,
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          TOKEND_GRPC_PORT: '0',
+          TOKEND_WORKERS: '2',
+          TOKEND_BOOTSTRAP_TOKEN_FILE: '',
+        },
+        ready: /"workers":2,"url":"(http:\/\/[^"]+)","msg":"tokend listening"/,
+        timeoutMs: 120_000,
+      })
+      await expect(failed).rejects.toThrow(
+        /exited with 1[\s\S]*tokend: failed to start: cannot listen on 127.0.0.1:\d+[\s\S]*a worker failed to start/,
+      )
+    } finally {
+      taken.close()
+    }
+  }, 150_000)
 })
