@@ -40,7 +40,8 @@ async function serve(): Promise<void> {
     stopping = true
     app.deps.logger.info({ signal }, 'shutting down')
     await app.stop()
-    await tracing?.shutdown()
+    // What is still buffered goes to the collector, if it answers within its exporter's timeout.
+    await tracing?.shutdown().catch((error: unknown) => app.deps.logger.warn({ err: error }, 'traces not sent'))
     process.exit(0)
   }
 
