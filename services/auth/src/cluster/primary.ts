@@ -34,7 +34,7 @@ export async function runPrimary(config: Config): Promise<void> {
   const metrics = serveClusterMetrics()
   const env = { DATABASE_URL: prepared.databaseUrl }
   const ready = new Set<Worker>()
-  const crashes: number[] = []
+  let crashes: number[] = []
   const restarts = new Set<NodeJS.Timeout>()
   let started = false
   let stopping = false
@@ -62,10 +62,8 @@ export async function runPrimary(config: Config): Promise<void> {
       void stop(1, `a worker failed to start (exit ${code ?? signal})`)
       return
     }
-    const now = Date.now()
-    while (crashes.length > 0 && (crashes[0] as number) < now - CRASH_MEMORY_MS) crashes.shift()
-    crashes.push(now)
-    const delayMs = Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** (crashes.length - 1))
+    crashes = [...recentCrashes(crashes, Date.now()), Date.now()]
+    const delayMs = restartDelay(crashes.length)
     logger.error({ workerPid: worker.process.pid, code, signal, restartInMs: delayMs }, 'worker died; replacing it')
     const timer = setTimeout(() => {
       restarts.delete(timer)
@@ -92,6 +90,16 @@ export async function runPrimary(config: Config): Promise<void> {
   const url = await allReady
   started = true
   logger.info({ workers: config.TOKEND_WORKERS, url }, 'tokend listening')
+}
+
+/** The deaths of the last minute, of those at `times`: older ones no longer add to the backoff. */
+export function recentCrashes(times: number[], now: number): number[] {
+  return times.filter((time) => time >= now - CRASH_MEMORY_MS)
+}
+
+/** How long to wait before replacing a worker, the `count`th to die within a minute: 100 ms, doubling, at most 30 s. */
+export function restartDelay(count: number): number {
+  return Math.min(RESTART_MAX_MS, RESTART_FIRST_MS * 2 ** Math.max(0, count - 1))
 }
 
 /** Asks a worker to drain (SIGTERM: main.ts stops its app), killing it if it takes too long. */
