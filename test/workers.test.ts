@@ -47,12 +47,12 @@ beforeAll(async () => {
       },
       // The primary's line, once both workers listen.
       ready: /"workers":2,"url":"(http:\/\/[^"]+)","msg":"tokend listening"/,
-      timeoutMs: 120_000,
+      timeoutMs: 240_000,
     },
   )
   bootstrapKey = (await readFile(join(dir, 'bootstrap.key'), 'utf8')).trim()
   operator = new Caller(tokend.url, bootstrapKey)
-}, 150_000)
+}, 270_000)
 
 afterAll(async () => {
   await tokend?.stop('SIGKILL')
@@ -195,7 +195,8 @@ describe('two workers on one port', () => {
     await operator.mutation('token.revoke', { id: key.id })
     const victim = [...pidsLogging(verifyLine).keys()][0] as number
     process.kill(victim, 'SIGKILL')
-    const deadline = Date.now() + 60_000
+    // Workers here start from TypeScript source through tsx: slow while the whole suite runs.
+    const deadline = Date.now() + 150_000
     while (!/"msg":"worker replaced"/.test(tokend.output())) {
       if (Date.now() > deadline) throw new Error(`no worker replaced:\n${tokend.output().slice(-3000)}`)
       await sleep(100)
@@ -207,7 +208,7 @@ describe('two workers on one port', () => {
     const served = pidsLogging(verifyLine, offset)
     expect(served.size).toBe(2)
     expect(served.has(victim)).toBe(false)
-  }, 90_000)
+  }, 180_000)
 
   it('drains both workers on SIGTERM and exits 0', async () => {
     const pids = [...pidsLogging(/"msg":"tokend listening","?/).keys()]
@@ -236,7 +237,7 @@ describe('a worker that cannot start', () => {
           TOKEND_BOOTSTRAP_TOKEN_FILE: '',
         },
         ready: /"workers":2,"url":"(http:\/\/[^"]+)","msg":"tokend listening"/,
-        timeoutMs: 120_000,
+        timeoutMs: 240_000,
       })
       await expect(failed).rejects.toThrow(
         /exited with 1[\s\S]*tokend: failed to start: cannot listen on 127.0.0.1:\d+[\s\S]*a worker failed to start/,
@@ -244,5 +245,5 @@ describe('a worker that cannot start', () => {
     } finally {
       taken.close()
     }
-  }, 150_000)
+  }, 270_000)
 })
