@@ -32,7 +32,9 @@ export async function reportLeaked(
 ): Promise<{ revoked: number; results: LeakResult[] }> {
   const operatorAdmin = principal.operator && principal.role === 'admin'
   if (!operatorAdmin && !principal.scopes.includes('tokend:scanner')) {
-    throw new ForbiddenError('reporting leaks needs the operator account or the tokend:scanner scope')
+    throw new ForbiddenError('reporting leaks needs the operator account or the tokend:scanner scope', [
+      'tokend:scanner',
+    ])
   }
   const prefix = deps.config.TOKEND_TOKEN_PREFIX
   const digests = tokens.map((token) => (parseKey(token, prefix) ? digestKey(token) : null))
