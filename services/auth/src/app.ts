@@ -37,6 +37,7 @@ import { deleteExpiredSessions } from './sessions/session.repository.ts'
 import { ensureSigningKey, SigningKeys } from './sessions/signing-keys.ts'
 import { sweepAttempts } from './sessions/throttle.ts'
 import { KeyLoader } from './tokens/key-loader.ts'
+import { PartnerKeys, secretScanningHttp } from './tokens/secret-scanning.ts'
 import { UsageRecorder } from './tokens/usage.ts'
 import { errorHeaders, errorShape, toTRPCError } from './trpc.ts'
 import { PasswordHasher } from './users/passwords.ts'
@@ -187,8 +188,10 @@ export function createApp(options: AppOptions): App {
     reminders.start()
     sweeper = setInterval(() => void sweep(db, config.TOKEND_LOGIN_WINDOW_S, logger), SWEEP_INTERVAL_MS)
     sweeper.unref()
+    const partnerKeys = PartnerKeys.fromConfig(config, logger)
+    await partnerKeys?.check()
     const trust = compileTrust(config.TOKEND_TRUST_PROXY)
-    const app = buildHttpApp(deps, trust)
+    const app = buildHttpApp(deps, trust, partnerKeys)
     const listening = createServer(guarded(deps, withForwardAuth(deps, trust, withFastVerify(deps, trust, app))))
     server = await new Promise<Server>((resolve, reject) => {
       listening.once('error', (error) =>
@@ -265,7 +268,7 @@ function guarded(deps: Deps, handler: (req: IncomingMessage, res: ServerResponse
   }
 }
 
-function buildHttpApp(deps: Deps, trust: Trust): express.Express {
+function buildHttpApp(deps: Deps, trust: Trust, partnerKeys: PartnerKeys | undefined): express.Express {
   const { logger } = deps
   const app = express()
   app.disable('x-powered-by')
@@ -338,6 +341,8 @@ function buildHttpApp(deps: Deps, trust: Trust): express.Express {
   })
   app.use(REST_BASE, restApi(deps, trust))
   app.use('/oauth', introspection(deps, trust))
+  // GitHub's secret scanning partner reports (tokens/secret-scanning.ts), when keys are configured.
+  app.use(secretScanningHttp(deps, trust, partnerKeys))
 
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route' } })

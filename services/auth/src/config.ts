@@ -60,6 +60,16 @@ export const configSchema = z.object({
   TOKEND_LOGIN_MAX_PER_PAIR: integer(1, 10_000).default(10),
   TOKEND_LOGIN_MAX_PER_USERNAME: integer(1, 100_000).default(100),
   TOKEND_LOGIN_MAX_PER_ADDRESS: integer(1, 100_000).default(100),
+  /**
+   * GitHub secret scanning (POST /secret-scanning/github): the public keys its reports are
+   * signed with, as a file in GitHub's `{ "public_keys": [...] }` format or a URL serving it
+   * (https://api.github.com/meta/public_keys/secret_scanning), fetched and cached. Neither
+   * set: the endpoint is off (404).
+   */
+  TOKEND_SECRET_SCANNING_KEYS_FILE: optionalString,
+  TOKEND_SECRET_SCANNING_KEYS_URL: optionalString.pipe(
+    z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  ),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 })
 
