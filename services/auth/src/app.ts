@@ -148,7 +148,20 @@ export function createApp(options: AppOptions): App {
       enabled: config.TOKEND_TRACK_LAST_USED,
     })
     const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.TOKEND_MAIL_FROM, logger })
-    const reminders = new ReminderScheduler({ db, mailer, logger, intervalMs: config.TOKEND_REMINDER_INTERVAL_MS })
+    const unusedAfter = config.TOKEND_DISABLE_UNUSED_AFTER
+    const reminders = new ReminderScheduler({
+      db,
+      mailer,
+      logger,
+      intervalMs: config.TOKEND_REMINDER_INTERVAL_MS,
+      unused:
+        unusedAfter === undefined
+          ? undefined
+          : {
+              policy: { afterDays: unusedAfter, warningDays: config.TOKEND_DISABLE_UNUSED_WARNING },
+              changes: targets,
+            },
+    })
     deps = {
       config,
       db,

@@ -42,6 +42,12 @@ export const configSchema = z.object({
   TOKEND_KEY_CREATIONS_PER_MINUTE: integer(1, 1_000_000).default(10),
   TOKEND_LAST_USED_FLUSH_MS: duration('ms', 100, 5_000).default(5_000),
   TOKEND_REMINDER_INTERVAL_MS: duration('ms', 1_000, 86_400_000).default(60_000),
+  /**
+   * The forgotten-key policy: keys unused this long (e.g. `90d`) are disabled, after their
+   * account's admins were mailed `TOKEND_DISABLE_UNUSED_WARNING` before. Unset: off.
+   */
+  TOKEND_DISABLE_UNUSED_AFTER: optionalString.pipe(duration('d', 1, 36_500).optional()),
+  TOKEND_DISABLE_UNUSED_WARNING: duration('d', 1, 365).default(7),
   SMTP_URL: optionalString.pipe(
     z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional(),
   ),
