@@ -131,6 +131,9 @@ describe('loadConfig', () => {
       'invalid configuration: TOKEND_DISABLE_UNUSED_AFTER: must be between 1d and 36500d',
     )
     expect(failure({ TOKEND_DISABLE_UNUSED_AFTER: '12h' }).message).toContain('must be a whole number of d')
+    expect(failure({ TOKEND_DISABLE_UNUSED_AFTER: '7d' }).message).toBe(
+      'invalid configuration: TOKEND_DISABLE_UNUSED_WARNING: must be shorter than TOKEND_DISABLE_UNUSED_AFTER',
+    )
     expect(failure({ TOKEND_SECRET_SCANNING_KEYS_URL: 'file:///etc/keys.json' }).message).toContain(
       'TOKEND_SECRET_SCANNING_KEYS_URL: must be an http:// or https:// URL',
     )

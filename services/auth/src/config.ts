@@ -119,5 +119,12 @@ export function loadConfig(
   for (const name of Object.keys(testingSchema.shape)) {
     if (env[name]) warn(`${name} is a switch for tests and benchmarks, not a production setting`)
   }
+  const after = config.TOKEND_DISABLE_UNUSED_AFTER
+  if (after !== undefined && config.TOKEND_DISABLE_UNUSED_WARNING >= after) {
+    // The warning goes out (after - warning) days into a key's idleness: that must be a real stretch of time.
+    throw new ConfigError([
+      { variable: 'TOKEND_DISABLE_UNUSED_WARNING', message: 'must be shorter than TOKEND_DISABLE_UNUSED_AFTER' },
+    ])
+  }
   return config
 }
