@@ -325,3 +325,51 @@ describe('TOKEND_DISABLE_UNUSED_AFTER', () => {
     expect(await verify(key.token)).toEqual({ valid: false, reason: 'DISABLED' })
   })
 })
+
+describe('the policy as configured', () => {
+  it('runs in a tokend started with TOKEND_DISABLE_UNUSED_AFTER: the mail, then the disable, refused at once', async () => {
+    const app = await startTestApp({
+      TOKEND_DISABLE_UNUSED_AFTER: '90d',
+      TOKEND_REMINDER_INTERVAL_MS: '1s',
+      SMTP_URL: smtp.url,
+    })
+    try {
+      const { accountId, admin } = await newAccount(app.operator, 'configured')
+      const person = await createUser(admin, { role: 'admin' })
+      const key = keyRow('tok_u_configured', accountId, Date.now(), { created: -300, used: -200 })
+      await app.app.deps.db.insertInto('access_keys').values(key.row).execute()
+      // Cached as valid first: the disable must reach the cache. (This verify is a use, recorded within 5 s —
+      // so the row's last use is pinned back again below, as if the verify had happened long ago.)
+      const verify = async () => (await app.operator.mutation('token.verify', { token: key.token })).body.result.data
+      expect(await verify()).toMatchObject({ valid: true })
+      await new Promise((resolve) => setTimeout(resolve, 5_500))
+      await app.app.deps.db
+        .updateTable('access_keys')
+        .set({ last_used_at: key.row.last_used_at })
+        .where('id', '=', 'tok_u_configured')
+        .execute()
+      await expect
+        .poll(() => smtp.received.some((mail) => mail.body.includes('tok_u_configured')), { timeout: 10_000 })
+        .toBe(true)
+      expect(smtp.received.find((mail) => mail.body.includes('tok_u_configured'))?.to).toContain(
+        `${person.username}@example.com`,
+      )
+      // Warned, not yet disabled (read from the table: a verify would count as a use).
+      const row = await app.app.deps.db
+        .selectFrom('access_keys')
+        .select('disabled')
+        .where('id', '=', 'tok_u_configured')
+        .executeTakeFirstOrThrow()
+      expect(row.disabled).toBe(false)
+      // A week passes (the warning is moved back rather than the clock forward).
+      await app.app.deps.db
+        .updateTable('unused_key_notices')
+        .set({ warned_at: new Date(Date.now() - 8 * DAY) })
+        .where('key_id', '=', 'tok_u_configured')
+        .execute()
+      await expect.poll(verify, { timeout: 10_000 }).toEqual({ valid: false, reason: 'DISABLED' })
+    } finally {
+      await app.stop()
+    }
+  })
+})
