@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKey } from '@tokend/keys'
 import { startSmtp, type TestSmtp } from '@tokend/testing'
+import fc from 'fast-check'
 import { sql } from 'kysely'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -195,6 +196,41 @@ describe('POST /secret-scanning/github', () => {
     expect((await report({ body: huge })).status).toBe(413)
     expect(await verify(key.token)).toMatchObject({ valid: true })
     expect(await revokeEvents()).toBe(events)
+  })
+
+  it('answers any body and headers with a clean 4xx (signed or not), never a 500', async () => {
+    const events = await revokeEvents()
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.json().map((json) => ({ body: json, signed: true })),
+          fc
+            .uint8Array({ maxLength: 64 })
+            .map((bytes) => ({ body: Buffer.from(bytes).toString('latin1'), signed: false })),
+        ),
+        fc.option(fc.string({ maxLength: 40 }), { nil: null }),
+        async ({ body, signed }, header) => {
+          const reply = await fetch(`${t.url}${PATH}`, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'github-public-key-identifier': signed ? 'github-1' : (header ?? 'github-1'),
+              ...(signed
+                ? { 'github-public-key-signature': signature(body) }
+                : header
+                  ? { 'github-public-key-signature': header.replace(/[^\x20-\x7e]/g, '') }
+                  : {}),
+            },
+            body,
+          })
+          expect(signed ? [200, 400] : [401], body.slice(0, 40)).toContain(reply.status)
+          await reply.arrayBuffer()
+        },
+      ),
+      { numRuns: 60, seed: 16 },
+    )
+    expect(await revokeEvents()).toBe(events)
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200)
   })
 
   it('does not exist where no keys are configured', async () => {
