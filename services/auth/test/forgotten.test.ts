@@ -253,6 +253,11 @@ describe('TOKEND_DISABLE_UNUSED_AFTER', () => {
         actorType: 'system',
         data: expect.objectContaining({ reason: 'unused', afterDays: 90 }),
       }),
+      expect.objectContaining({
+        action: 'token.unused_warning',
+        actorType: 'system',
+        data: expect.objectContaining({ unusedSince: expect.any(String), disableFrom: expect.any(String) }),
+      }),
     ])
 
     // An admin enables it again: it stays enabled until it is used and forgotten once more.

@@ -126,11 +126,24 @@ async function warn(deps: UnusedDeps, policy: UnusedPolicy, now: Date): Promise<
           'Revoke the ones nobody needs. A disabled key can be enabled again (token.setDisabled).',
         ].join('\n'),
       })
-      await db
-        .updateTable('unused_key_notices')
-        .set({ warned_at: now })
-        .where(sql<boolean>`(key_id, idle_since) in (${sql.join(keys.map((key) => sql`(${key.key_id}, ${at(key)})`))})`)
-        .execute()
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('unused_key_notices')
+          .set({ warned_at: now })
+          .where(
+            sql<boolean>`(key_id, idle_since) in (${sql.join(keys.map((key) => sql`(${key.key_id}, ${at(key)})`))})`,
+          )
+          .execute()
+        for (const key of keys) {
+          await recordAudit(trx, SYSTEM_ACTOR, {
+            accountId,
+            action: 'token.unused_warning',
+            targetType: 'access_key',
+            targetId: key.key_id,
+            data: { unusedSince: key.idle_since.toISOString(), disableFrom: disableOn(key).toISOString() },
+          })
+        }
+      })
       sent += keys.length
     } catch (error) {
       logger.error({ err: error, accountId }, 'unused-key warning not sent; will retry')
