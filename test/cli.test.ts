@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { generateKey } from '@tokend/keys'
-import { freePort, type RunningTokend, repoRoot, startTokend } from '@tokend/testing'
+import { freePort, query, type RunningTokend, repoRoot, startTokend } from '@tokend/testing'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 
 /**
@@ -270,6 +270,24 @@ describe('keys', () => {
     const human = await cli(['keys', 'list', '--limit', '1'])
     expect(human.stderr).toContain('--cursor')
     expect(human.stdout.trimEnd().split('\n')).toHaveLength(2)
+  })
+
+  it('lists forgotten keys: --expiring and --unused take days', async () => {
+    const soon = await issue(['--name', 'expiring-soon', '--expires-in', '30d'])
+    const idle = await issue(['--name', 'long-idle'])
+    await query(tokend.databaseUrl, "update access_keys set created_at = now() - interval '100 days' where id = $1", [
+      idle.id,
+    ])
+    const ids = (run: Run) => json(run).items.map((key: { id: string }) => key.id)
+    expect(ids(await cli(['keys', 'list', '--expiring', '30d', '--limit', '100', '--json']))).toContain(soon.id)
+    expect(ids(await cli(['keys', 'list', '--expiring', '30d', '--limit', '100', '--json']))).not.toContain(idle.id)
+    expect(ids(await cli(['keys', 'list', '--unused', '90d', '--json']))).toEqual([idle.id])
+    expect(ids(await cli(['keys', 'list', '--expiring', '30', '--unused', '90d', '--json']))).toEqual([])
+    for (const bad of ['0d', '36501d', '2w', 'soon']) {
+      const run = await cli(['keys', 'list', '--unused', bad])
+      expect(run.code, bad).toBe(2)
+      expect(run.stderr).toContain('expected days such as 30d')
+    }
   })
 
   it('verifies a key read from stdin, and requires the role asked for', async () => {

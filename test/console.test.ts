@@ -313,11 +313,32 @@ describe('an account admin', () => {
     await page.getByLabel('Status').selectOption('revoked')
     await expect.poll(() => page.locator('tbody tr').count()).toBe(2)
     await page.getByLabel('Status').selectOption('all')
+    // tokend filters (token.list's expiringWithin / unusedFor), so paging counts only matching keys.
+    const listed = (field: string, days: number) =>
+      page.waitForRequest((request) => {
+        const url = decodeURIComponent(request.url())
+        return url.includes('token.list') && url.includes(`"${field}":${days}`)
+      })
+    let asked = listed('expiringWithin', 30)
     await page.getByLabel('Expiring within 30 days').check()
+    await asked
     // The two billing-service keys expire within 30 days (rotation keeps the lifetime); cli-made never does.
     await expect.poll(() => page.locator('tbody tr').count()).toBe(2)
-    await page.getByLabel('Expiring within 30 days').uncheck()
+    asked = listed('expiringWithin', 29)
+    await page.getByLabel('Days until expiry').fill('29')
+    await asked
+    // Only the rotated-out key, whose overlap shortened its expiry (since revoked): the new one has 30 days.
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(1)
+    expect(
+      await row(page, /billing-service/)
+        .locator('[data-status]')
+        .textContent(),
+    ).toBe('revoked')
+    await page.getByLabel('Expiring within 29 days').uncheck()
+    await page.getByLabel('Days until expiry').fill('30')
+    asked = listed('unusedFor', 90)
     await page.getByLabel('Unused for 90 days').check()
+    await asked
     await expect.poll(() => page.getByText('No keys match these filters.').isVisible()).toBe(true)
     await page.getByLabel('Unused for 90 days').uncheck()
     await screenshot(page, 'keys')

@@ -253,7 +253,7 @@ describe('token.update', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(input),
       })
-      expect([rest.status, rest.body.error?.code]).toEqual([status, reason])
+      expect([rest.status, rest.body.reason]).toEqual([status, reason])
       expect(await row(id)).toEqual(before)
       expect(await audits(id)).toBe(0)
     })

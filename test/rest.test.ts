@@ -1,3 +1,9 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
 import { Validator } from '@seriousme/openapi-schema-validator'
 import { type RunningTokend, startTokend } from '@tokend/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -40,10 +46,27 @@ async function call(method: string, path: string, options: Call = {}) {
   return { status: res.status, headers: res.headers, body: JSON.parse(text) }
 }
 
-/** An error answer: its status, and the stable reason in the REST error shape. */
-function expectError(reply: { status: number; body: any }, status: number, reason: string) {
+/** An error answer: its status, and an RFC 9457 problem carrying the stable reason. */
+function expectError(
+  reply: { status: number; headers: Headers; body: any },
+  status: number,
+  reason: string,
+  path?: string,
+) {
   expect(reply.status, JSON.stringify(reply.body)).toBe(status)
-  expect(reply.body).toEqual({ error: expect.objectContaining({ code: reason, message: expect.any(String) }) })
+  expect(reply.headers.get('content-type')).toBe('application/problem+json')
+  expect(reply.body).toEqual(
+    expect.objectContaining({
+      type: `https://tokend.dev/problems/${reason}`,
+      title: expect.any(String),
+      status,
+      detail: expect.any(String),
+      instance: path ? `/api/v1${path}` : expect.stringMatching(/^\/api\/v1\//),
+      reason,
+      requestId: expect.any(String),
+    }),
+  )
+  expect(reply.body.instance, 'no query string in the instance').not.toContain('?')
 }
 
 // SPEC §5 (and §8, §9): every procedure a caller may use, where REST puts it.
@@ -96,6 +119,28 @@ describe('/openapi.json', () => {
     expect(validator.version).toBe('3.1')
   })
 
+  it("passes an independent linter's recommended rules (@redocly/cli lint)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tokend-openapi-'))
+    try {
+      const file = join(dir, 'openapi.json')
+      await writeFile(file, JSON.stringify(doc))
+      const cli = join(dirname(createRequire(import.meta.url).resolve('@redocly/cli/package.json')), 'bin/cli.js')
+      // Exit code 0 is the verdict: no error under the recommended rules; warnings are listed too.
+      const { stdout, stderr } = await promisify(execFile)(
+        process.execPath,
+        [cli, 'lint', file, '--extends=recommended', '--format=json'],
+        { env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' }, timeout: 60_000 },
+      ).catch((error: { stdout?: string; stderr?: string }) => {
+        throw new Error(`redocly lint failed:\n${error.stdout ?? ''}\n${error.stderr ?? ''}`)
+      })
+      const report = JSON.parse(stdout) as { totals: { errors: number; warnings: number }; problems: unknown[] }
+      expect(report.problems, stderr).toEqual([])
+      expect(report.totals).toMatchObject({ errors: 0, warnings: 0 })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 90_000)
+
   it('has a path for every procedure, with bearer auth where credentials are needed', () => {
     const operations = Object.entries(doc.paths).flatMap(([path, item]: [string, any]) =>
       Object.entries(item).map(([method, operation]: [string, any]) => ({ path, method, operation })),
@@ -105,7 +150,7 @@ describe('/openapi.json', () => {
       expect(found, `${procedure} at ${method.toUpperCase()} ${path}`).toBeDefined()
       expect(found?.operation.operationId).toBe(procedure.replace('.', '-'))
       const open = ['auth.signup', 'auth.login', 'auth.boot'].includes(procedure)
-      expect(found?.operation.security, procedure).toEqual(open ? undefined : [{ bearer: [] }])
+      expect(found?.operation.security, procedure).toEqual(open ? [] : [{ bearer: [] }])
     }
     expect(operations).toHaveLength(ENDPOINTS.length)
     expect(doc.servers).toEqual([{ url: '/api/v1' }])
@@ -127,7 +172,8 @@ describe('/openapi.json', () => {
     expect(verify.responses['401']).toEqual({ $ref: '#/components/responses/Unauthorized' })
     expect(doc.components.responses.Unauthorized.headers['WWW-Authenticate']).toBeDefined()
     expect(doc.components.responses.TooManyRequests.headers['Retry-After']).toBeDefined()
-    expect(doc.components.schemas.Error.properties.error.required).toEqual(['code', 'message'])
+    expect(doc.components.schemas.Problem.required).toEqual(['type', 'title', 'status', 'detail', 'reason'])
+    expect(Object.keys(doc.components.responses.Unauthorized.content)).toEqual(['application/problem+json'])
     expect(doc.paths['/tokens/{id}'].get.responses['404']).toEqual({ $ref: '#/components/responses/NotFound' })
     expect(doc.paths['/tokens'].post.responses['409']).toEqual({ $ref: '#/components/responses/Conflict' })
   })
@@ -224,29 +270,34 @@ describe('REST', () => {
     expect(anonymous.headers.get('www-authenticate')).toBe('Bearer realm="tokend"')
     expectError(await call('GET', '/tokens', { key: 'tk_live_nonsense' }), 401, 'invalid_token')
 
-    // A key without tokend:verify may not verify; a manager may not issue.
-    expectError(await call('POST', '/tokens/verify', { key: issued.token, body: { token: admin } }), 403, 'forbidden')
+    // A key without tokend:verify may not verify (the problem and the challenge name the scope); a manager may not issue.
+    const noScope = await call('POST', '/tokens/verify', { key: issued.token, body: { token: admin } })
+    expectError(noScope, 403, 'forbidden', '/tokens/verify')
+    expect(noScope.body.missingScopes).toEqual(['tokend:verify'])
+    expect(noScope.headers.get('www-authenticate')).toMatch(/error="insufficient_scope".*scope="tokend:verify"/)
     expectError(
       await call('POST', '/tokens', { key: issued.token, body: { name: 'x', environment: 'test' } }),
       403,
       'forbidden',
     )
 
-    expectError(await call('GET', '/tokens/tok_01HZZZZZZZZZZZZZZZZZZZZZZZ'), 404, 'not_found')
+    expectError(
+      await call('GET', '/tokens/tok_01HZZZZZZZZZZZZZZZZZZZZZZZ'),
+      404,
+      'not_found',
+      '/tokens/tok_01HZZZZZZZZZZZZZZZZZZZZZZZ',
+    )
     expectError(await call('POST', '/tokens/tok_01HZZZZZZZZZZZZZZZZZZZZZZZ/revoke'), 404, 'not_found')
 
     const invalid = await call('POST', '/tokens', { body: { name: '', environment: 'staging' } })
     expectError(invalid, 400, 'invalid_input')
-    expect(invalid.body.error.issues.map((issue: { path: string }) => issue.path).sort()).toEqual([
-      'environment',
-      'name',
-    ])
-    expectError(await call('GET', '/tokens?limit=many'), 400, 'invalid_input')
+    expect(invalid.body.issues.map((issue: { path: string }) => issue.path).sort()).toEqual(['environment', 'name'])
+    expectError(await call('GET', '/tokens?limit=many'), 400, 'invalid_input', '/tokens')
     expectError(await call('GET', '/tokens?surprise=1'), 400, 'invalid_input')
 
     expectError(await call('GET', '/no/such/thing'), 404, 'not_found')
     const wrongMethod = await call('DELETE', '/tokens/verify')
-    expect(wrongMethod.status).toBe(405)
+    expectError(wrongMethod, 405, 'invalid_input', '/tokens/verify')
     expect(wrongMethod.headers.get('allow')).toContain('POST')
     expectError(
       await call('POST', '/tokens/verify', { raw: 'token=x', contentType: 'application/x-www-form-urlencoded' }),
@@ -260,6 +311,20 @@ describe('REST', () => {
     )
   })
 
+  it("leaves tRPC's error shape as it was: problems are REST's alone", async () => {
+    const res = await fetch(
+      `${tokend.url}/trpc/token.get?input=${encodeURIComponent('{"id":"tok_01HZZZZZZZZZZZZZZZZZZZZZZZ"}')}`,
+      {
+        headers: { authorization: `Bearer ${admin}` },
+      },
+    )
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/)
+    const body = (await res.json()) as any
+    expect(body.error.data.reason).toBe('not_found')
+    expect(body.error).not.toHaveProperty('type')
+    expect(Object.keys(body.error.data).sort()).toEqual(['code', 'httpStatus', 'path', 'reason'])
+  })
+
   it('answers 429 rate_limited with Retry-After past the key creations per minute', async () => {
     const { body: account } = await call('POST', '/accounts', { body: { name: 'busy', plan: 'paid' } })
     let reply = await call('POST', '/tokens', { body: { name: 'k', environment: 'test', accountId: account.id } })
@@ -268,7 +333,7 @@ describe('REST', () => {
     }
     expectError(reply, 429, 'rate_limited')
     expect(Number(reply.headers.get('retry-after'))).toBeGreaterThan(0)
-    expect(reply.body.error.retryAfterMs).toEqual(expect.any(Number))
+    expect(reply.body.retryAfterMs).toEqual(expect.any(Number))
   })
 
   it('logs REST requests with their request id and path, never a key or a query string', async () => {

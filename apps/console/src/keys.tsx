@@ -18,7 +18,6 @@ import {
 } from './ui.tsx'
 
 const PAGE_SIZE = 50
-const DAY_MS = 86_400_000
 
 type Status = 'all' | 'active' | 'disabled' | 'expired' | 'revoked'
 type Environment = 'live' | 'test'
@@ -61,19 +60,14 @@ function useLiveKeys(accountId: string): { live: boolean } {
   return { live: ready && subscription.status === 'pending' }
 }
 
-function matchesFilters(
-  key: TokenInfo,
-  filters: { search: string; expiringSoon: boolean; unused: boolean },
-  now: number,
-): boolean {
-  if (filters.search && !key.name.toLowerCase().includes(filters.search.trim().toLowerCase())) return false
-  if (filters.expiringSoon) {
-    if (!key.expiresAt) return false
-    const left = Date.parse(key.expiresAt) - now
-    if (left <= 0 || left > 30 * DAY_MS) return false
-  }
-  if (filters.unused && Date.parse(key.lastUsedAt ?? key.createdAt) > now - 90 * DAY_MS) return false
-  return true
+function matchesSearch(key: TokenInfo, search: string): boolean {
+  return !search || key.name.toLowerCase().includes(search.trim().toLowerCase())
+}
+
+/** A day count typed into a filter: a whole number from 1 to 36500, else the default. */
+function dayCount(value: string, fallback: number): number {
+  const days = Number(value)
+  return Number.isInteger(days) && days >= 1 && days <= 36_500 ? days : fallback
 }
 
 export function KeysPage() {
@@ -84,6 +78,11 @@ export function KeysPage() {
   const [search, setSearch] = useState('')
   const [expiringSoon, setExpiringSoon] = useState(false)
   const [unused, setUnused] = useState(false)
+  const [expiringDays, setExpiringDays] = useState('30')
+  const [unusedDays, setUnusedDays] = useState('90')
+  // Filtered by tokend (token.list's expiringWithin / unusedFor), so paging stays right.
+  const expiringWithin = expiringSoon ? dayCount(expiringDays, 30) : undefined
+  const unusedFor = unused ? dayCount(unusedDays, 90) : undefined
   const pages = useCursorPages()
   const { live } = useLiveKeys(accountId)
   const [dialog, setDialog] = useState<
@@ -96,6 +95,8 @@ export function KeysPage() {
       status,
       limit: PAGE_SIZE,
       ...(environment ? { environment } : {}),
+      ...(expiringWithin ? { expiringWithin } : {}),
+      ...(unusedFor ? { unusedFor } : {}),
       ...(pages.cursor ? { cursor: pages.cursor } : {}),
     }),
     placeholderData: keepPreviousData,
@@ -105,10 +106,9 @@ export function KeysPage() {
 
   // A filter change starts again from the first page.
   // biome-ignore lint/correctness/useExhaustiveDependencies: reset on these changes only
-  useEffect(() => pages.reset(), [environment, status, accountId])
+  useEffect(() => pages.reset(), [environment, status, accountId, expiringWithin, unusedFor])
 
-  const now = Date.now()
-  const items = (list.data?.items ?? []).filter((key) => matchesFilters(key, { search, expiringSoon, unused }, now))
+  const items = (list.data?.items ?? []).filter((key) => matchesSearch(key, search))
   const filtered = Boolean(search || expiringSoon || unused || environment || status !== 'all')
 
   return (
@@ -148,13 +148,36 @@ export function KeysPage() {
             </select>
           )}
         </Field>
-        <label className="check">
-          <input type="checkbox" checked={expiringSoon} onChange={(e) => setExpiringSoon(e.target.checked)} /> Expiring
-          within 30 days
-        </label>
-        <label className="check">
-          <input type="checkbox" checked={unused} onChange={(e) => setUnused(e.target.checked)} /> Unused for 90 days
-        </label>
+        <span className="check-days">
+          <label className="check">
+            <input type="checkbox" checked={expiringSoon} onChange={(e) => setExpiringSoon(e.target.checked)} />{' '}
+            Expiring within {dayCount(expiringDays, 30)} days
+          </label>
+          <input
+            className="days"
+            type="number"
+            min={1}
+            max={36500}
+            aria-label="Days until expiry"
+            value={expiringDays}
+            onChange={(e) => setExpiringDays(e.target.value)}
+          />
+        </span>
+        <span className="check-days">
+          <label className="check">
+            <input type="checkbox" checked={unused} onChange={(e) => setUnused(e.target.checked)} /> Unused for{' '}
+            {dayCount(unusedDays, 90)} days
+          </label>
+          <input
+            className="days"
+            type="number"
+            min={1}
+            max={36500}
+            aria-label="Days without use"
+            value={unusedDays}
+            onChange={(e) => setUnusedDays(e.target.value)}
+          />
+        </span>
       </form>
       {list.isPending ? (
         <Loading what="keys" />

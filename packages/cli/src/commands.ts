@@ -17,6 +17,14 @@ export function wholeNumber(value: string): number {
   return Number(value)
 }
 
+/** A number of days, `30` or `30d` (1 to 36500), for the forgotten-key filters. */
+export function days(value: string): number {
+  const match = /^(\d+)d?$/.exec(value.trim())
+  const count = Number(match?.[1])
+  if (!match || count < 1 || count > 36_500) throw new InvalidArgumentError('expected days such as 30d (1d to 36500d)')
+  return count
+}
+
 /** An http(s) URL without a user name or password (those would end up in error messages). */
 export function baseUrl(value: string): string {
   let url: URL

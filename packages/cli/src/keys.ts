@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { IssuedToken, RouterInputs, RouterOutputs, TokenInfo, VerifyResult } from '@tokend/auth'
 import { type Command, InvalidArgumentError, Option } from 'commander'
-import { collect, examples, type PagingOptions, pages, wholeNumber, withPaging } from './commands.ts'
+import { collect, days, examples, type PagingOptions, pages, wholeNumber, withPaging } from './commands.ts'
 import { CliError, EXIT } from './errors.ts'
 import { date, details, list, table, text } from './output.ts'
 import { type Context, Session } from './session.ts'
@@ -87,9 +87,20 @@ export function registerKeys(program: Command, context: Context): void {
         'all',
       ]),
     )
+    .option('--expiring <days>', 'only keys not yet expired that expire within this many days, e.g. 30d', days)
+    .option('--unused <days>', 'only keys unused (never used: created) at least this long ago, e.g. 90d', days)
     .option('--account <accountId>', "another account's keys (operator keys only)")
   withPaging(listCommand)
-    .addHelpText('after', examples(['tokend keys list --status active', 'tokend keys list --env live --all --json']))
+    .addHelpText(
+      'after',
+      examples([
+        'tokend keys list --status active',
+        'tokend keys list --env live --all --json',
+        '# forgotten keys: active, and unused for 90 days or expiring within 30',
+        'tokend keys list --status active --unused 90d',
+        'tokend keys list --expiring 30d --unused 90d',
+      ]),
+    )
     .action(async (options: ListOptions, command: Command) => {
       const session = new Session(command, context)
       const result = await pages(
@@ -97,6 +108,8 @@ export function registerKeys(program: Command, context: Context): void {
           session.trpc.token.list.query({
             environment: options.env,
             status: options.status ?? 'all',
+            expiringWithin: options.expiring,
+            unusedFor: options.unused,
             limit: options.limit ?? 50,
             cursor,
             accountId: options.account,
@@ -344,6 +357,8 @@ function creditsOf(options: Pick<UpdateOptions, 'credits' | 'refill'>): UpdateIn
 interface ListOptions extends PagingOptions {
   env?: ListInput['environment']
   status?: ListInput['status']
+  expiring?: number
+  unused?: number
   account?: string
 }
 

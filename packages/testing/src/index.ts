@@ -16,4 +16,5 @@ export function freshDatabase() {
 export { Caller, type Reply } from './caller.ts'
 export { repoRoot, type ServiceProcess, startService, startTokendProcess, startVoiceApiProcess } from './process.ts'
 export { type Replicas, startReplicas } from './replicas.ts'
+export { type ReceivedMail, startSmtp, type TestSmtp } from './smtp.ts'
 export { type RunningTokend, startTokend } from './tokend.ts'

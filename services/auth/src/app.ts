@@ -39,6 +39,7 @@ import { ensureSigningKey, SigningKeys } from './sessions/signing-keys.ts'
 import { sweepAttempts } from './sessions/throttle.ts'
 import { tracing } from './telemetry/hooks.ts'
 import { KeyLoader } from './tokens/key-loader.ts'
+import { PartnerKeys, secretScanningHttp } from './tokens/secret-scanning.ts'
 import { UsageRecorder } from './tokens/usage.ts'
 import { errorHeaders, errorShape, toTRPCError } from './trpc.ts'
 import { PasswordHasher } from './users/passwords.ts'
@@ -149,7 +150,20 @@ export function createApp(options: AppOptions): App {
       enabled: config.TOKEND_TRACK_LAST_USED,
     })
     const mailer = createMailer({ smtpUrl: config.SMTP_URL, from: config.TOKEND_MAIL_FROM, logger })
-    const reminders = new ReminderScheduler({ db, mailer, logger, intervalMs: config.TOKEND_REMINDER_INTERVAL_MS })
+    const unusedAfter = config.TOKEND_DISABLE_UNUSED_AFTER
+    const reminders = new ReminderScheduler({
+      db,
+      mailer,
+      logger,
+      intervalMs: config.TOKEND_REMINDER_INTERVAL_MS,
+      unused:
+        unusedAfter === undefined
+          ? undefined
+          : {
+              policy: { afterDays: unusedAfter, warningDays: config.TOKEND_DISABLE_UNUSED_WARNING },
+              changes: targets,
+            },
+    })
     deps = {
       config,
       db,
@@ -179,8 +193,10 @@ export function createApp(options: AppOptions): App {
     reminders.start()
     sweeper = setInterval(() => void sweep(db, config.TOKEND_LOGIN_WINDOW_S, logger), SWEEP_INTERVAL_MS)
     sweeper.unref()
+    const partnerKeys = PartnerKeys.fromConfig(config, logger)
+    await partnerKeys?.check()
     const trust = compileTrust(config.TOKEND_TRUST_PROXY)
-    const app = buildHttpApp(deps, trust)
+    const app = buildHttpApp(deps, trust, partnerKeys)
     const handler = guarded(deps, withForwardAuth(deps, trust, withFastVerify(deps, trust, app)))
     const listening = createServer(tracing ? tracing.serve(handler) : handler)
     server = await new Promise<Server>((resolve, reject) => {
@@ -301,7 +317,7 @@ function guarded(deps: Deps, handler: (req: IncomingMessage, res: ServerResponse
   }
 }
 
-function buildHttpApp(deps: Deps, trust: Trust): express.Express {
+function buildHttpApp(deps: Deps, trust: Trust, partnerKeys: PartnerKeys | undefined): express.Express {
   const { logger } = deps
   const app = express()
   app.disable('x-powered-by')
@@ -379,6 +395,8 @@ function buildHttpApp(deps: Deps, trust: Trust): express.Express {
   })
   app.use(REST_BASE, restApi(deps, trust))
   app.use('/oauth', introspection(deps, trust))
+  // GitHub's secret scanning partner reports (tokens/secret-scanning.ts), when keys are configured.
+  app.use(secretScanningHttp(deps, trust, partnerKeys))
 
   app.use((_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such route' } })

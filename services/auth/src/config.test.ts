@@ -136,6 +136,33 @@ describe('loadConfig', () => {
     )
   })
 
+  it('reads the forgotten-key policy (off unless set) and the secret scanning key sources', () => {
+    const defaults = loadConfig({}, quiet)
+    expect(defaults.TOKEND_DISABLE_UNUSED_AFTER).toBeUndefined()
+    expect(defaults.TOKEND_DISABLE_UNUSED_WARNING).toBe(7)
+    expect(defaults.TOKEND_SECRET_SCANNING_KEYS_FILE ?? defaults.TOKEND_SECRET_SCANNING_KEYS_URL).toBeUndefined()
+    expect(
+      loadConfig(
+        {
+          TOKEND_DISABLE_UNUSED_AFTER: '90d',
+          TOKEND_DISABLE_UNUSED_WARNING: '14',
+          TOKEND_SECRET_SCANNING_KEYS_URL: 'https://api.github.com/meta/public_keys/secret_scanning',
+        },
+        quiet,
+      ),
+    ).toMatchObject({ TOKEND_DISABLE_UNUSED_AFTER: 90, TOKEND_DISABLE_UNUSED_WARNING: 14 })
+    expect(failure({ TOKEND_DISABLE_UNUSED_AFTER: '0d' }).message).toBe(
+      'invalid configuration: TOKEND_DISABLE_UNUSED_AFTER: must be between 1d and 36500d',
+    )
+    expect(failure({ TOKEND_DISABLE_UNUSED_AFTER: '12h' }).message).toContain('must be a whole number of d')
+    expect(failure({ TOKEND_DISABLE_UNUSED_AFTER: '7d' }).message).toBe(
+      'invalid configuration: TOKEND_DISABLE_UNUSED_WARNING: must be shorter than TOKEND_DISABLE_UNUSED_AFTER',
+    )
+    expect(failure({ TOKEND_SECRET_SCANNING_KEYS_URL: 'file:///etc/keys.json' }).message).toContain(
+      'TOKEND_SECRET_SCANNING_KEYS_URL: must be an http:// or https:// URL',
+    )
+  })
+
   it('warns about an unknown TOKEND_ variable, naming the closest known one, and starts anyway', () => {
     const warnings: string[] = []
     const config = loadConfig({ TOKEND_SIGN_UP: 'open', TOKEND_URL: 'http://x', OTHER_THING: '1' }, (message) =>

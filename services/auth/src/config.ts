@@ -43,6 +43,12 @@ export const configSchema = z.object({
   TOKEND_KEY_CREATIONS_PER_MINUTE: integer(1, 1_000_000).default(10),
   TOKEND_LAST_USED_FLUSH_MS: duration('ms', 100, 5_000).default(5_000),
   TOKEND_REMINDER_INTERVAL_MS: duration('ms', 1_000, 86_400_000).default(60_000),
+  /**
+   * The forgotten-key policy: keys unused this long (e.g. `90d`) are disabled, after their
+   * account's admins were mailed `TOKEND_DISABLE_UNUSED_WARNING` before. Unset: off.
+   */
+  TOKEND_DISABLE_UNUSED_AFTER: optionalString.pipe(duration('d', 1, 36_500).optional()),
+  TOKEND_DISABLE_UNUSED_WARNING: duration('d', 1, 365).default(7),
   SMTP_URL: optionalString.pipe(
     z.url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL' }).optional(),
   ),
@@ -74,6 +80,16 @@ export const configSchema = z.object({
     .default(1),
   /** OTLP/HTTP collector (e.g. http://collector:4318); unset, nothing of OpenTelemetry is loaded (telemetry/). */
   OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(
+    z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  ),
+  /**
+   * GitHub secret scanning (POST /secret-scanning/github): the public keys its reports are
+   * signed with, as a file in GitHub's `{ "public_keys": [...] }` format or a URL serving it
+   * (https://api.github.com/meta/public_keys/secret_scanning), fetched and cached. Neither
+   * set: the endpoint is off (404).
+   */
+  TOKEND_SECRET_SCANNING_KEYS_FILE: optionalString,
+  TOKEND_SECRET_SCANNING_KEYS_URL: optionalString.pipe(
     z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
   ),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -118,6 +134,13 @@ export function loadConfig(
   const config = parseEnvironment(schema, env, { prefixes: ['TOKEND_'], alsoKnown: CLIENT_VARIABLES, warn })
   for (const name of Object.keys(testingSchema.shape)) {
     if (env[name]) warn(`${name} is a switch for tests and benchmarks, not a production setting`)
+  }
+  const after = config.TOKEND_DISABLE_UNUSED_AFTER
+  if (after !== undefined && config.TOKEND_DISABLE_UNUSED_WARNING >= after) {
+    // The warning goes out (after - warning) days into a key's idleness: that must be a real stretch of time.
+    throw new ConfigError([
+      { variable: 'TOKEND_DISABLE_UNUSED_WARNING', message: 'must be shorter than TOKEND_DISABLE_UNUSED_AFTER' },
+    ])
   }
   return config
 }

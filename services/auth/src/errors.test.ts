@@ -48,9 +48,15 @@ describe('error reasons', () => {
     )
   })
 
-  it('are listed by the OpenAPI error schema', () => {
-    const schema = openApiDocument().components?.schemas?.Error as any
-    const description: string = schema.properties.error.properties.code.description
-    for (const reason of Object.keys(ERROR_REASONS)) expect(description).toContain(reason)
+  it('are listed by the OpenAPI problem schema', () => {
+    const schema = openApiDocument().components?.schemas?.Problem as any
+    expect(schema.properties.reason.enum).toEqual(Object.keys(ERROR_REASONS))
+    for (const reason of Object.keys(ERROR_REASONS)) expect(schema.properties.reason.description).toContain(reason)
+  })
+
+  it('each have a problem title (RFC 9457), distinct per reason', () => {
+    const titles = Object.values(ERROR_REASONS).map(({ title }) => title)
+    expect(titles.every((title) => title.length > 0)).toBe(true)
+    expect(new Set(titles).size).toBe(titles.length)
   })
 })

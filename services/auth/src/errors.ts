@@ -33,60 +33,84 @@ export type Reason =
  * Every `reason` an error may carry, with its HTTP status and what it means: the one
  * source of the README's error table (checked by errors.test.ts) and of the OpenAPI
  * error schema. `internal` is no domain error: it is what an unexpected one becomes.
+ * `title` is the RFC 9457 problem title of REST errors: fixed per reason.
  */
-export const ERROR_REASONS: Record<Reason | 'internal', { status: number; meaning: string }> = {
+export const ERROR_REASONS: Record<Reason | 'internal', { title: string; status: number; meaning: string }> = {
   invalid_input: {
+    title: 'Invalid input',
     status: 400,
     meaning:
       'The input failed its schema or a rule; `issues` names the fields. Also malformed JSON, and over REST a wrong method (405), an oversized body (413) or a body that is not JSON (415).',
   },
   invalid_token: {
+    title: 'Invalid or missing credential',
     status: 401,
     meaning:
       'No credential, or one that is malformed, unknown, expired, revoked, disabled or of a suspended account. Carries `WWW-Authenticate: Bearer`.',
   },
   invalid_credentials: {
+    title: 'Wrong username or password',
     status: 401,
     meaning: '`auth.login`: unknown username or wrong password (one answer for both).',
   },
   forbidden: {
+    title: 'Forbidden',
     status: 403,
     meaning:
       'The credential is valid but may not do this: a manager changing something, another account, a `tokend:*` scope it lacks, a test key creating live credentials, closed sign-up, a suspended account.',
   },
-  plan_required: { status: 403, meaning: "The account's plan does not allow it: live keys and links need `paid`." },
-  not_found: { status: 404, meaning: 'No such object (or route).' },
+  plan_required: {
+    title: 'Plan required',
+    status: 403,
+    meaning: "The account's plan does not allow it: live keys and links need `paid`.",
+  },
+  not_found: { title: 'Not found', status: 404, meaning: 'No such object (or route).' },
   token_revoked: {
+    title: 'Key revoked',
     status: 409,
     meaning: 'The key is revoked, which is final: it cannot be disabled, enabled or rotated.',
   },
   token_limit_reached: {
+    title: 'Key limit reached',
     status: 409,
     meaning: 'The account holds its maximum of active keys (`TOKEND_MAX_ACTIVE_KEYS`); revoke one first.',
   },
-  username_taken: { status: 409, meaning: 'The username is in use (`user.create`, `auth.signup`).' },
+  username_taken: {
+    title: 'Username taken',
+    status: 409,
+    meaning: 'The username is in use (`user.create`, `auth.signup`).',
+  },
   conflict: {
+    title: 'Conflict',
     status: 409,
     meaning:
       "The change contradicts the current state: removing or demoting an account's last admin user, disabling or revoking the operator account's last admin credential, moving an account that holds live keys to trial.",
   },
   rate_limited: {
+    title: 'Rate limited',
     status: 429,
     meaning:
       'Too many key creations or sign-in attempts: `Retry-After` (seconds) and `retryAfterMs` say how long to wait.',
   },
   ip_not_allowed: {
+    title: 'Network not allowed',
     status: 403,
     meaning:
       'The key is bound to networks (`allowedCidrs`) and the request comes from outside them. Verify answers such a key with the result `IP_NOT_ALLOWED` instead.',
   },
   usage_exceeded: {
+    title: 'Usage credits spent',
     status: 403,
     meaning:
       "The key's usage credits are spent: the edge (forward-auth, ext_authz) and `@tokend/client`'s middleware refuse with it. `token.verify` answers `USAGE_EXCEEDED` as a result (200), with `remaining`.",
   },
-  unavailable: { status: 503, meaning: 'The database cannot be reached; nothing was written. Try again.' },
+  unavailable: {
+    title: 'Service unavailable',
+    status: 503,
+    meaning: 'The database cannot be reached; nothing was written. Try again.',
+  },
   internal: {
+    title: 'Internal error',
     status: 500,
     meaning: "An unexpected error: the message says nothing more, tokend's log holds it under the request id.",
   },
@@ -133,7 +157,11 @@ export class UnauthenticatedError extends DomainError {
 }
 
 export class ForbiddenError extends DomainError {
-  constructor(message = 'not allowed') {
+  /** `missingScopes`: the `tokend:*` scopes the credential lacks, when that is why. */
+  constructor(
+    message = 'not allowed',
+    readonly missingScopes?: readonly string[],
+  ) {
     super('forbidden', message)
   }
 }

@@ -58,7 +58,7 @@ export interface RequestMeta {
 
 /** Who did something: a principal in a request, or the system itself. */
 export interface Actor extends RequestMeta {
-  type: 'access_key' | 'user' | 'system' | 'anonymous'
+  type: 'access_key' | 'user' | 'system' | 'anonymous' | 'partner'
   id: string | null
 }
 

@@ -10,6 +10,7 @@ import { isDatabaseUnavailable } from './db/errors.ts'
 import { REALM } from './edge/edge-check.ts'
 import {
   DomainError,
+  ForbiddenError,
   InvalidInputError,
   RateLimitedError,
   type Reason,
@@ -62,6 +63,8 @@ export interface ErrorDescription {
   message: string
   issues: Array<{ path: string; message: string }> | undefined
   retryAfterMs: number | undefined
+  /** The `tokend:*` scopes a 403 lacks, when that is why (REST problems and the challenge carry it). */
+  missingScopes: readonly string[] | undefined
 }
 
 export function describeError(error: TRPCError): ErrorDescription {
@@ -81,7 +84,8 @@ export function describeError(error: TRPCError): ErrorDescription {
         ? 'internal error'
         : error.message
   const retryAfterMs = cause instanceof RateLimitedError ? cause.retryAfterMs : undefined
-  return { reason, message, issues, retryAfterMs }
+  const missingScopes = cause instanceof ForbiddenError ? cause.missingScopes : undefined
+  return { reason, message, issues, retryAfterMs, missingScopes }
 }
 
 const t = initTRPC
@@ -131,7 +135,12 @@ export function errorHeaders(errors: readonly TRPCError[]): Record<string, strin
   if (errors.some((error) => error.code === 'UNAUTHORIZED')) headers['www-authenticate'] = 'Bearer realm="tokend"'
   else if (errors.some((error) => error.code === 'FORBIDDEN')) {
     // The credential is valid but does not reach this: RFC 6750's insufficient_scope.
-    headers['www-authenticate'] = challenge(REALM, 'insufficient_scope', 'the credential may not do this')
+    const scopes = errors.flatMap((error) =>
+      error.cause instanceof ForbiddenError ? (error.cause.missingScopes ?? []) : [],
+    )
+    headers['www-authenticate'] = challenge(REALM, 'insufficient_scope', 'the credential may not do this', [
+      ...new Set(scopes),
+    ])
   }
   const waits = errors.flatMap((error) => (error.cause instanceof RateLimitedError ? [error.cause.retryAfterMs] : []))
   if (waits.length > 0) headers['retry-after'] = String(Math.ceil(Math.max(...waits) / 1000))

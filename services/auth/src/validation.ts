@@ -29,6 +29,8 @@ export const scope = z
 export const scopes = z.array(scope).max(50)
 export const limit = z.number().int().min(1).max(100).default(50)
 export const cursor = z.string().min(1).max(64)
+/** A number of days for the forgotten-key filters (`expiringWithin`, `unusedFor`): 1 day to 100 years. */
+export const days = z.number().int().min(1).max(36_500)
 
 const MAX_EXPIRY_MS = 100 * 365 * 86_400_000
 export const futureDate = z.iso

@@ -277,7 +277,7 @@ describe('bad input', () => {
       expect(reply.body.error.data.reason).toBe('invalid_input')
       const viaRest = await rest('/tokens', { name: 'bad', environment: 'test', credits })
       expect(viaRest.status).toBe(400)
-      expect(viaRest.body.error.code).toBe('invalid_input')
+      expect(viaRest.body.reason).toBe('invalid_input')
       const [after] = await query(t.databaseUrl, 'select (select count(*) from access_keys)::int as keys')
       expect(after).toEqual(before)
     },

@@ -54,6 +54,11 @@ describe('an unexpected error', () => {
       const text = await reply.text()
       expect(reply.status).toBe(path.includes('token.issue') ? 207 : 500)
       expect(reply.headers.get('x-request-id')).toBe(`bug-${path.length}`)
+      // Over REST an RFC 9457 problem; tRPC keeps its own shape.
+      if (path.startsWith('/api/v1/')) {
+        expect(reply.headers.get('content-type')).toBe('application/problem+json')
+        expect(JSON.parse(text)).toMatchObject({ status: 500, reason: 'internal', requestId: `bug-${path.length}` })
+      }
       expect(text).toContain('internal')
       expect(text).not.toContain('planted')
       expect(text).not.toMatch(/at \w+ \(|node_modules/)

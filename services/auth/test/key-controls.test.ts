@@ -157,7 +157,7 @@ describe('bad key controls at issue', () => {
         body: JSON.stringify({ name: 'bad', environment: 'test', ...input }),
       })
       expect(rest.status).toBe(400)
-      expect(rest.body.error.code).toBe('invalid_input')
+      expect(rest.body.reason).toBe('invalid_input')
       expect(await keyCount(t)).toBe(before)
     })
   }
@@ -188,7 +188,7 @@ describe('IP_NOT_ALLOWED', () => {
       for (const clientIp of ['banana', '10.1', '999.1.1.1', '', 'x'.repeat(100)]) {
         const { status, body } = await verify({ token: bound.token, clientIp })
         expect(status).toBe(400)
-        expect(body.data?.reason ?? body.error?.code).toBe('invalid_input')
+        expect(body.data?.reason ?? body.reason).toBe('invalid_input')
       }
     })
   }
@@ -305,7 +305,7 @@ describe('IP_NOT_ALLOWED', () => {
     expect(refused.status).toBe(403)
     expect(refused.body.error.data.reason).toBe('ip_not_allowed')
     const rest = await plain.operator.as(elsewhere.token).send<any>('/api/v1/tokens', { method: 'GET' })
-    expect([rest.status, rest.body.error.code]).toEqual([403, 'ip_not_allowed'])
+    expect([rest.status, rest.body.reason]).toEqual([403, 'ip_not_allowed'])
     const here = await issue(plain.operator, { role: 'admin', allowedCidrs: ['127.0.0.0/8', '::1/128'] })
     expect((await plain.operator.as(here.token).query('token.list')).status).toBe(200)
   })

@@ -107,7 +107,7 @@ describe('a NUL character in any input string', () => {
               })
         // Either a field named here or a path parameter holds the NUL; the answer is a 400 either way.
         expect([400], `${method} ${url}: ${JSON.stringify(reply.body)}`).toContain(reply.status)
-        expect(reply.body.error.code).toBe('invalid_input')
+        expect(reply.body.reason).toBe('invalid_input')
         checked++
       }
     }

@@ -1,35 +1,14 @@
 import { digestKey, generateKey } from '@tokend/keys'
+import { startSmtp, type TestSmtp } from '@tokend/testing'
 import { pino } from 'pino'
-import { SMTPServer } from 'smtp-server'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMailer } from '../src/notify/mailer.ts'
 import { ReminderScheduler } from '../src/reminders/reminder-scheduler.ts'
 import { startTestApp, type TestApp } from './harness.ts'
 
-/** A real SMTP server on loopback that keeps every mail it receives. */
-async function startSmtp() {
-  const received: { to: string[]; subject: string; text: string }[] = []
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, session, done) {
-      let raw = ''
-      stream.on('data', (chunk) => (raw += chunk))
-      stream.on('end', () => {
-        const subject = /^Subject: (.*)$/m.exec(raw)?.[1] ?? ''
-        received.push({ to: session.envelope.rcptTo.map((r) => r.address), subject, text: raw })
-        done()
-      })
-    },
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.server.address() as { port: number }
-  return { url: `smtp://127.0.0.1:${port}`, received, close: () => new Promise<void>((r) => server.close(() => r())) }
-}
-
 const DAY = 86_400_000
 let t: TestApp
-let smtp: Awaited<ReturnType<typeof startSmtp>>
+let smtp: TestSmtp
 
 beforeAll(async () => {
   t = await startTestApp()

@@ -27,7 +27,7 @@ export const ALL_ACCOUNTS = 'all'
  */
 export function streamScope(principal: Principal): string {
   if (principal.kind === 'access_key' && !mayVerify(principal)) {
-    throw new ForbiddenError('the change stream needs the tokend:verify scope (or a session)')
+    throw new ForbiddenError('the change stream needs the tokend:verify scope (or a session)', ['tokend:verify'])
   }
   return principal.operator ? ALL_ACCOUNTS : principal.accountId
 }

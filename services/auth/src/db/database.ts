@@ -6,6 +6,7 @@ import * as limits from './migrations/2026-11-23T0900_limits.ts'
 import * as reminders from './migrations/2026-11-23T1000_reminders.ts'
 import * as keyControls from './migrations/2026-12-03T1000_key_controls.ts'
 import * as credits from './migrations/2026-12-03T1010_credits.ts'
+import * as forgotten from './migrations/2026-12-03T1040_forgotten.ts'
 import type { Database } from './schema.ts'
 
 export type Db = Kysely<Database>
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '2026-11-23T1000_reminders': reminders,
   '2026-12-03T1000_key_controls': keyControls,
   '2026-12-03T1010_credits': credits,
+  '2026-12-03T1040_forgotten': forgotten,
 }
 
 /** Ties every replica's start-up (migrations, bootstrap) to one session-level lock. */

@@ -8,6 +8,7 @@ export interface Database {
   audit_events: AuditEventsTable
   rate_limit_counters: RateLimitCountersTable
   expiry_reminders: ExpiryRemindersTable
+  unused_key_notices: UnusedKeyNoticesTable
   users: UsersTable
   sessions: SessionsTable
   signing_keys: SigningKeysTable
@@ -76,6 +77,14 @@ export interface ExpiryRemindersTable {
   threshold_days: number
   claimed_at: Timestamp
   sent_at: Timestamp | null
+}
+
+export interface UnusedKeyNoticesTable {
+  key_id: string
+  idle_since: Timestamp
+  claimed_at: Timestamp
+  warned_at: Timestamp | null
+  disabled_at: Timestamp | null
 }
 
 export interface UsersTable {

@@ -10,7 +10,7 @@ import { errorHeaders, errorShape, toTRPCError } from '../trpc.ts'
 import { nulPath } from '../validation.ts'
 import { answerUnexpected, reportError } from './report.ts'
 import { type RequestInfo, requestId, type Trust } from './request-meta.ts'
-import { API_HEADERS, REST_BASE, restError, sendJson } from './rest.ts'
+import { API_HEADERS, REST_BASE, restProblem, sendJson } from './rest.ts'
 
 export type Handler = (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => void
 
@@ -133,7 +133,7 @@ async function answer(
   if (route.transport === 'rest') {
     const [outcome] = outcomes
     const [error] = errors
-    if (error) restError(res, error)
+    if (error) restProblem(res, error, { instance: REST_PATH, requestId: info.id })
     else sendJson(res, 200, (outcome as PromiseFulfilledResult<VerifyResult>).value)
   } else {
     const envelopes = outcomes.map((outcome, index) =>

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { TRPCError } from '@trpc/server'
+import { TRPCError } from '@trpc/server'
 import type { Logger } from 'pino'
 import type { Deps } from '../deps.ts'
-import { sendJson } from './rest.ts'
+import { instanceOf, REST_BASE, restProblem, sendJson } from './rest.ts'
 
 /**
  * What every transport does with an error it answers: an unexpected one is logged with
@@ -36,9 +36,15 @@ export function answerUnexpected(
 ): void {
   const id = res.getHeader('x-request-id')
   deps.metrics.unexpected('request')
-  deps.logger.error({ err: error, requestId: id, path: req.url?.split('?')[0] }, 'request failed')
+  deps.logger.error({ err: error, requestId: id, path: instanceOf(req.url) }, 'request failed')
   if (res.headersSent) {
     res.destroy()
+    return
+  }
+  const path = instanceOf(req.url)
+  if (path.startsWith(`${REST_BASE}/`)) {
+    const error = new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'internal error' })
+    restProblem(res, error, { instance: path, requestId: id === undefined ? undefined : String(id) })
     return
   }
   sendJson(res, 500, { error: { code: 'internal', message: 'internal error', requestId: id } })

@@ -20,14 +20,18 @@ import type { Trust } from './request-meta.ts'
  * trpc-to-openapi generates the document. Its request handler is not used: it sets
  * `coerce` on the routers' own zod schemas at run time, which would change what /trpc
  * accepts too (`"false"` would pass as `true` for a boolean). This adapter coerces
- * query strings into a copy of the input instead, and answers errors in the app's
- * REST shape: `{ "error": { "code": <reason>, "message", "issues"?, "retryAfterMs"? } }`,
- * with tRPC's status codes and headers.
+ * query strings into a copy of the input instead, and answers errors as RFC 9457
+ * problem details (`application/problem+json`, see `problemOf`) with tRPC's status
+ * codes and headers (RFC 6750's `WWW-Authenticate`, `Retry-After`).
  */
 export const REST_BASE = '/api/v1'
 
 /** On every API answer: answers are the caller's own, and are JSON whatever a browser guesses. */
 export const API_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' } as const
+
+/** RFC 9457 problem types: this base and the stable reason, e.g. `…/problems/not_found`. */
+export const PROBLEM_TYPE_BASE = 'https://tokend.dev/problems/'
+const PROBLEM_JSON = 'application/problem+json'
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
 const MAX_BODY = '1mb'
@@ -80,31 +84,92 @@ export function restApi(deps: Deps, trust: Trust): express.Router {
     } catch (cause) {
       const error = toTRPCError(cause)
       reportError(deps, error, { path: route?.path, requestId: String(req.id), log: req.log })
-      restError(res, error)
+      restProblem(res, error, { instance: instanceOf(req.originalUrl), requestId: String(req.id) })
     }
   })
   // Body parser failures: malformed JSON, too large, a charset it cannot read.
-  api.use((error: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+  api.use((error: unknown, req: express.Request, res: express.Response, _next: express.NextFunction) => {
     const status = (error as { status?: number }).status
     const code = status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'PARSE_ERROR'
     const message = code === 'PARSE_ERROR' ? 'the body is not valid JSON' : 'the body cannot be read'
-    restError(res, new TRPCError({ code, message, cause: error }))
+    const problem = new TRPCError({ code, message, cause: error })
+    restProblem(res, problem, { instance: instanceOf(req.originalUrl), requestId: String(req.id) })
   })
   return api
 }
 
 /** A JSON answer with the API's headers, on every REST and fast-path answer. */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: object = API_HEADERS): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: object = API_HEADERS,
+  contentType = 'application/json',
+): void {
   const json = JSON.stringify(body)
-  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) })
+  res.writeHead(status, { ...headers, 'content-type': contentType, 'content-length': Buffer.byteLength(json) })
   res.end(json)
 }
 
-/** A REST error answer: tRPC's status and headers, the REST error body. */
+/**
+ * An error answer outside the REST API (edge endpoints, introspection, the console's
+ * cookie check): tRPC's status and headers, `{ "error": { "code": <reason>, … } }`.
+ */
 export function restError(res: ServerResponse, error: TRPCError): void {
   const { reason, message, issues, retryAfterMs } = describeError(error)
   const headers = { ...API_HEADERS, ...errorHeaders([error]) }
   sendJson(res, getHTTPStatusCodeFromError(error), { error: { code: reason, message, issues, retryAfterMs } }, headers)
+}
+
+/** An RFC 9457 problem: the standard members, then tokend's stable `reason` and its details. */
+export interface Problem {
+  type: string
+  title: string
+  status: number
+  detail: string
+  instance?: string
+  reason: string
+  issues?: Array<{ path: string; message: string }>
+  missingScopes?: string[]
+  retryAfterMs?: number
+  requestId?: string
+}
+
+/**
+ * The problem an error is: `type` names its reason (`https://tokend.dev/problems/<reason>`),
+ * `title` is fixed per reason, `detail` is the message for people. `instance` is the
+ * request's path (never its query string, which may hold input).
+ */
+export function problemOf(error: TRPCError, where: { instance?: string; requestId?: string } = {}): Problem {
+  const { reason, message, issues, retryAfterMs, missingScopes } = describeError(error)
+  const known = ERROR_REASONS[reason as keyof typeof ERROR_REASONS]
+  return {
+    type: `${PROBLEM_TYPE_BASE}${reason}`,
+    title: known?.title ?? ERROR_REASONS.internal.title,
+    status: getHTTPStatusCodeFromError(error),
+    detail: message,
+    ...(where.instance !== undefined && { instance: where.instance }),
+    reason,
+    ...(issues && { issues }),
+    ...(missingScopes && missingScopes.length > 0 && { missingScopes: [...missingScopes] }),
+    ...(retryAfterMs !== undefined && { retryAfterMs }),
+    ...(where.requestId !== undefined && { requestId: where.requestId }),
+  }
+}
+
+/** A REST API error answer: tRPC's status and headers, an `application/problem+json` body. */
+export function restProblem(
+  res: ServerResponse,
+  error: TRPCError,
+  where: { instance?: string; requestId?: string } = {},
+): void {
+  const problem = problemOf(error, where)
+  sendJson(res, problem.status, problem, { ...API_HEADERS, ...errorHeaders([error]) }, PROBLEM_JSON)
+}
+
+/** A request URL's path, as a problem's `instance`. */
+export function instanceOf(url: string | undefined): string {
+  return (url ?? '').split('?')[0] ?? ''
 }
 
 /**
@@ -208,7 +273,7 @@ type ResponseObject = Extract<NonNullable<Components['responses']>[string], { de
 
 const ERROR_RESPONSES: Record<
   number,
-  { name: string; description: string; example: string; headers?: ResponseObject['headers'] }
+  { name: string; description: string; example: keyof typeof ERROR_REASONS; headers?: ResponseObject['headers'] }
 > = {
   400: {
     name: 'BadRequest',
@@ -264,7 +329,8 @@ function describe(): OpenAPIObject {
       description:
         'Token authentication: verify, issue, list, rotate and revoke access keys. The same procedures as ' +
         'tRPC at /trpc, as REST. Authenticate with `Authorization: Bearer <access key | session JWT>`. ' +
-        'Errors answer `{ "error": { "code": <stable reason>, "message": ... } }`.',
+        'Errors are RFC 9457 problem details (`application/problem+json`): `type`, `title`, `status`, `detail`, ' +
+        '`instance` and the stable `reason`.',
       version: '1.0.0',
       baseUrl: REST_BASE,
       securitySchemes: {
@@ -283,6 +349,8 @@ function describe(): OpenAPIObject {
       const statuses = new Set<number>([503])
       if (method !== 'get' || route?.procedure._def.inputs.length) statuses.add(400)
       if (meta?.openapi?.protect !== false) statuses.add(401).add(403)
+      // A public operation says so: no security requirement at all.
+      else (operation as { security?: unknown[] }).security = []
       if (path.includes('{')) statuses.add(404)
       for (const status of extraStatuses(meta)) statuses.add(status)
       operation.responses = {
@@ -298,19 +366,28 @@ function describe(): OpenAPIObject {
   const schemas = Object.fromEntries(
     Object.entries(doc.components?.schemas ?? {}).filter(([name]) => !name.startsWith('error.')),
   )
+  // No licence is granted: the document says so rather than leaving it unsaid.
+  doc.info.license = { name: 'Proprietary; all rights reserved', identifier: 'LicenseRef-Proprietary' }
   doc.components = {
     ...doc.components,
-    schemas: { ...schemas, Error: errorSchema() },
+    schemas: { ...schemas, Problem: problemSchema() },
     responses: Object.fromEntries(
-      Object.values(ERROR_RESPONSES).map(({ name, description, example, headers }) => [
+      Object.entries(ERROR_RESPONSES).map(([status, { name, description, example, headers }]) => [
         name,
         {
           description,
           ...(headers && { headers }),
           content: {
-            'application/json': {
-              schema: { $ref: '#/components/schemas/Error' },
-              example: { error: { code: example, message: description } },
+            [PROBLEM_JSON]: {
+              schema: { $ref: '#/components/schemas/Problem' },
+              example: {
+                type: `${PROBLEM_TYPE_BASE}${example}`,
+                title: ERROR_REASONS[example].title,
+                status: Number(status),
+                detail: description,
+                instance: '/api/v1/tokens',
+                reason: example,
+              },
             },
           },
         },
@@ -326,33 +403,44 @@ function extraStatuses(meta: Meta | undefined): number[] {
   return Array.isArray(extra) ? extra : Object.keys(extra).map(Number)
 }
 
-function errorSchema(): NonNullable<Components['schemas']>[string] {
+function problemSchema(): NonNullable<Components['schemas']>[string] {
   return {
     type: 'object',
-    required: ['error'],
+    description: 'RFC 9457 problem details, with the stable `reason` beside the standard members',
+    required: ['type', 'title', 'status', 'detail', 'reason'],
     properties: {
-      error: {
-        type: 'object',
-        required: ['code', 'message'],
-        properties: {
-          code: {
-            type: 'string',
-            description: `A stable snake_case reason, the same as \`error.data.reason\` over tRPC: ${Object.keys(ERROR_REASONS).join(', ')}`,
-            examples: ['invalid_input'],
-          },
-          message: { type: 'string', description: 'For people; may change' },
-          issues: {
-            type: 'array',
-            description: 'With invalid_input: the fields at fault',
-            items: {
-              type: 'object',
-              required: ['path', 'message'],
-              properties: { path: { type: 'string' }, message: { type: 'string' } },
-            },
-          },
-          retryAfterMs: { type: 'integer', description: 'With rate_limited: how long to wait' },
+      type: {
+        type: 'string',
+        format: 'uri',
+        description: `\`${PROBLEM_TYPE_BASE}\` and the reason`,
+        examples: [`${PROBLEM_TYPE_BASE}invalid_input`],
+      },
+      title: { type: 'string', description: 'Fixed per reason', examples: ['Invalid input'] },
+      status: { type: 'integer', description: 'The HTTP status', examples: [400] },
+      detail: { type: 'string', description: 'For people; may change' },
+      instance: { type: 'string', format: 'uri-reference', description: "The request's path" },
+      reason: {
+        type: 'string',
+        description: `A stable snake_case reason, the same as \`error.data.reason\` over tRPC: ${Object.keys(ERROR_REASONS).join(', ')}`,
+        enum: Object.keys(ERROR_REASONS),
+        examples: ['invalid_input'],
+      },
+      issues: {
+        type: 'array',
+        description: 'With invalid_input: the fields at fault',
+        items: {
+          type: 'object',
+          required: ['path', 'message'],
+          properties: { path: { type: 'string' }, message: { type: 'string' } },
         },
       },
+      missingScopes: {
+        type: 'array',
+        description: 'With forbidden, when a `tokend:*` scope is what the credential lacks',
+        items: { type: 'string' },
+      },
+      retryAfterMs: { type: 'integer', minimum: 0, description: 'With rate_limited: how long to wait' },
+      requestId: { type: 'string', description: "The request's id, as in tokend's log" },
     },
   }
 }

@@ -1,9 +1,11 @@
 import { sql } from 'kysely'
 import type { Logger } from 'pino'
+import type { ChangeTargets } from '../changes/change-events.ts'
 import type { Db } from '../db/database.ts'
 import { groupBy } from '../group-by.ts'
 import type { Mailer } from '../notify/mailer.ts'
 import { accountAdminEmails } from '../notify/recipients.ts'
+import { type UnusedPolicy, type UnusedRound, unusedRound } from './unused-keys.ts'
 
 /** Days before expiry at which an account's admins hear about a key (SPEC §9). */
 export const THRESHOLDS = [30, 7] as const
@@ -30,6 +32,17 @@ export interface ReminderOptions {
   now?: () => Date
   /** Who hears about an account's keys: its admins. */
   recipients?: (db: Db, accountId: string) => Promise<string[]>
+  /**
+   * The forgotten-key policy (`TOKEND_DISABLE_UNUSED_AFTER`, unused-keys.ts), off when
+   * absent; `changes` are this replica's caches, which a disable invalidates at once.
+   */
+  unused?: { policy: UnusedPolicy; changes: ChangeTargets } | undefined
+}
+
+/** What one round did. `unused` is null when the forgotten-key policy is off. */
+export interface Round {
+  reminders: number
+  unused: UnusedRound | null
 }
 
 /**
@@ -47,7 +60,7 @@ export class ReminderScheduler {
   readonly #options: ReminderOptions
   readonly #now: () => Date
   #timer: NodeJS.Timeout | undefined
-  #running: Promise<number> | undefined
+  #running: Promise<Round> | undefined
 
   constructor(options: ReminderOptions) {
     this.#options = options
@@ -65,14 +78,28 @@ export class ReminderScheduler {
   }
 
   /** One round; resolves with the number of reminders sent. Never runs twice at once here. */
-  tick(): Promise<number> {
-    this.#running ??= this.#tick().finally(() => (this.#running = undefined))
+  async tick(): Promise<number> {
+    return (await this.round()).reminders
+  }
+
+  /** One round of expiry reminders, then of the forgotten-key policy when it is on. */
+  round(): Promise<Round> {
+    this.#running ??= this.#round().finally(() => (this.#running = undefined))
     return this.#running
   }
 
-  async #tick(): Promise<number> {
-    const { db, logger } = this.#options
+  async #round(): Promise<Round> {
     const now = this.#now()
+    const reminders = await this.#reminders(now)
+    const { unused, db, mailer, logger } = this.#options
+    if (!unused) return { reminders, unused: null }
+    const recipients = this.#options.recipients ?? accountAdminEmails
+    const round = await unusedRound({ db, mailer, logger, changes: unused.changes, recipients }, unused.policy, now)
+    return { reminders, unused: round }
+  }
+
+  async #reminders(now: Date): Promise<number> {
+    const { db, logger } = this.#options
     let due: Due[]
     try {
       due = await this.#claim(db, now)

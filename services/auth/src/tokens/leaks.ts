@@ -19,6 +19,14 @@ export interface LeakResult {
   accountId?: string
 }
 
+/** Where a report came from, for the audit events and the admins' mail. */
+export interface LeakSource {
+  /** Who found the keys, e.g. `github_secret_scanning`. */
+  reporter: string
+  /** Per reported string, where it was found (same positions as the tokens). */
+  urls?: ReadonlyArray<string | undefined>
+}
+
 /**
  * SPEC §9 leak response: revokes every valid key among the reported strings, audits
  * it, and tells each affected account's admins. Malformed and unknown entries are
@@ -32,11 +40,35 @@ export async function reportLeaked(
 ): Promise<{ revoked: number; results: LeakResult[] }> {
   const operatorAdmin = principal.operator && principal.role === 'admin'
   if (!operatorAdmin && !principal.scopes.includes('tokend:scanner')) {
-    throw new ForbiddenError('reporting leaks needs the operator account or the tokend:scanner scope')
+    throw new ForbiddenError('reporting leaks needs the operator account or the tokend:scanner scope', [
+      'tokend:scanner',
+    ])
   }
+  return revokeLeaked(deps, actor, tokens)
+}
+
+/**
+ * The leak response itself, for a caller already known to be entitled to it: a
+ * `token.reportLeaked` caller, or a partner whose signature was checked
+ * (secret-scanning.ts).
+ */
+export async function revokeLeaked(
+  deps: Deps,
+  actor: Actor,
+  tokens: readonly string[],
+  source?: LeakSource,
+): Promise<{ revoked: number; results: LeakResult[] }> {
   const prefix = deps.config.TOKEND_TOKEN_PREFIX
   const digests = tokens.map((token) => (parseKey(token, prefix) ? digestKey(token) : null))
   const wanted = [...new Set(digests.filter((digest): digest is string => digest !== null))]
+
+  // Where each key was found, when the reporter says so (the first place it names).
+  const urls = new Map<string, string>()
+  digests.forEach((digest, index) => {
+    const url = source?.urls?.[index]
+    if (digest !== null && url && !urls.has(digest)) urls.set(digest, url)
+  })
+  const foundAt = (digest: string) => urls.get(digest)
 
   const { results, revoked, operatorLockedOut } = await changeTransaction(deps, async (trx, announce) => {
     const rows =
@@ -69,7 +101,11 @@ export async function reportLeaked(
         action: 'token.revoke',
         targetType: 'access_key',
         targetId: row.id,
-        data: { reason: 'leaked' },
+        data: {
+          reason: 'leaked',
+          ...(source && { reporter: source.reporter }),
+          ...(foundAt(row.digest) && { url: foundAt(row.digest) }),
+        },
       })
     }
     // A leaked key is revoked even when it is the operator's last way in: whoever holds
@@ -102,13 +138,15 @@ export async function reportLeaked(
     )
   }
 
-  await notifyAccounts(deps, revoked)
+  await notifyAccounts(deps, revoked, source, foundAt)
   return { revoked: revoked.length, results }
 }
 
 async function notifyAccounts(
   deps: Deps,
-  keys: Array<{ id: string; account_id: string; name: string; start: string }>,
+  keys: Array<{ id: string; account_id: string; name: string; start: string; digest: string }>,
+  source: LeakSource | undefined,
+  foundAt: (digest: string) => string | undefined,
 ) {
   for (const [accountId, accountKeys] of groupBy(keys, (key) => key.account_id)) {
     try {
@@ -116,9 +154,12 @@ async function notifyAccounts(
         to: await accountAdminEmails(deps.db, accountId),
         subject: `tokend: ${accountKeys.length} leaked key(s) revoked`,
         text: [
-          'These access keys of your account were reported as leaked and have been revoked:',
+          `These access keys of your account were reported as leaked${source ? ` (by ${source.reporter})` : ''} and have been revoked:`,
           '',
-          ...accountKeys.map((key) => `  ${key.start}…  "${key.name}"  (${key.id})`),
+          ...accountKeys.map((key) => {
+            const url = foundAt(key.digest)
+            return `  ${key.start}…  "${key.name}"  (${key.id})${url ? `  found at ${url}` : ''}`
+          }),
           '',
           'Issue replacements for the services that used them.',
         ].join('\n'),

@@ -96,6 +96,10 @@ export function listKeys(
     accountId: string
     environment?: 'live' | 'test'
     status: TokenStatusFilter
+    /** Days: keys not yet expired whose expiry falls within them. */
+    expiringWithin?: number | undefined
+    /** Days: keys last used (or, never used, created) at least that long ago. */
+    unusedFor?: number | undefined
     limit: number
     cursor?: string
   },
@@ -104,6 +108,18 @@ export function listKeys(
   if (filter.environment) query = query.where('environment', '=', filter.environment)
   if (filter.cursor) query = query.where('id', '<', filter.cursor)
   query = whereStatus(query, filter.status)
+  if (filter.expiringWithin !== undefined) {
+    query = query
+      .where('expires_at', '>', sql<Date>`now()`)
+      .where('expires_at', '<=', sql<Date>`now() + make_interval(days => ${filter.expiringWithin}::int)`)
+  }
+  if (filter.unusedFor !== undefined) {
+    query = query.where(
+      sql<Date>`coalesce(last_used_at, created_at)`,
+      '<=',
+      sql<Date>`now() - make_interval(days => ${filter.unusedFor}::int)`,
+    )
+  }
   return query.orderBy('id', 'desc').limit(filter.limit).execute()
 }
 

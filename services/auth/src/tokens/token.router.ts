@@ -4,7 +4,7 @@ import { creditsInput, creditsOutput } from '../credits/credits.ts'
 import { DomainError, UnavailableError } from '../errors.ts'
 import { actorOf } from '../principal.ts'
 import { authedProcedure } from '../trpc.ts'
-import { cursor, environment, futureDate, id, limit, page, role, scopes, timestamp } from '../validation.ts'
+import { cursor, days, environment, futureDate, id, limit, page, role, scopes, timestamp } from '../validation.ts'
 import { allowedCidrs, meta } from './key-controls.ts'
 import { reportLeaked } from './leaks.ts'
 import {
@@ -193,6 +193,12 @@ export const tokenRouter = {
         .strictObject({
           environment: environment.optional(),
           status: z.enum(['active', 'disabled', 'revoked', 'expired', 'all']).default('all'),
+          expiringWithin: days.optional().meta({
+            description: 'only keys not yet expired that expire within this many days',
+          }),
+          unusedFor: days.optional().meta({
+            description: 'only keys unused for at least this many days (never used: created that long ago)',
+          }),
           limit,
           cursor: cursor.optional(),
           accountId: id.optional(),

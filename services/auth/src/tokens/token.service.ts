@@ -158,6 +158,8 @@ export async function listTokens(
   input: {
     environment?: Environment
     status: keys.TokenStatusFilter
+    expiringWithin?: number
+    unusedFor?: number
     limit: number
     cursor?: string
     accountId?: string

@@ -106,7 +106,7 @@ export function mayVerify(caller: Principal): boolean {
  * authenticates the caller, then calls this once per input and formats the result.
  */
 export async function answerVerify(deps: Deps, caller: Principal, input: VerifyInput): Promise<VerifyResult> {
-  if (!mayVerify(caller)) throw new ForbiddenError('this needs the tokend:verify scope')
+  if (!mayVerify(caller)) throw new ForbiddenError('this needs the tokend:verify scope', ['tokend:verify'])
   return verifyCounted(deps, input)
 }
 
