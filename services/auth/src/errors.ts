@@ -18,6 +18,7 @@ export type Reason =
   | 'invalid_token'
   | 'invalid_credentials'
   | 'forbidden'
+  | 'insufficient_scope'
   | 'plan_required'
   | 'not_found'
   | 'token_revoked'
@@ -53,6 +54,11 @@ export const ERROR_REASONS: Record<Reason | 'internal', { status: number; meanin
     status: 403,
     meaning:
       'The credential is valid but may not do this: a manager changing something, another account, a `tokend:*` scope it lacks, a test key creating live credentials, closed sign-up, a suspended account.',
+  },
+  insufficient_scope: {
+    status: 403,
+    meaning:
+      '`token.exchange`: a derived token may hold only scopes of the key it is exchanged for; the message names the others.',
   },
   plan_required: { status: 403, meaning: "The account's plan does not allow it: live keys and links need `paid`." },
   not_found: { status: 404, meaning: 'No such object (or route).' },
@@ -135,6 +141,16 @@ export class UnauthenticatedError extends DomainError {
 export class ForbiddenError extends DomainError {
   constructor(message = 'not allowed') {
     super('forbidden', message)
+  }
+}
+
+/** A derived token was asked for scopes its key does not hold (token.exchange). */
+export class InsufficientScopeError extends DomainError {
+  constructor(readonly missingScopes: string[]) {
+    super(
+      'insufficient_scope',
+      `the key does not hold ${missingScopes.join(', ')}; a derived token gets a subset of its scopes`,
+    )
   }
 }
 

@@ -23,6 +23,7 @@ export const CODE_OF: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   invalid_token: 'UNAUTHORIZED',
   invalid_credentials: 'UNAUTHORIZED',
   forbidden: 'FORBIDDEN',
+  insufficient_scope: 'FORBIDDEN',
   plan_required: 'FORBIDDEN',
   not_found: 'NOT_FOUND',
   token_revoked: 'CONFLICT',
