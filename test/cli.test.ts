@@ -301,6 +301,8 @@ describe('keys', () => {
       expect(refused.code, bad.join(' ')).toBe(2)
     }
     expect((await cli(['keys', 'create', '--name', 'bad', '--env', 'test', '--refill', '5/day'])).code).toBe(2)
+  })
+
   it('exchanges a key for a derived token and verifies it with its audience; refuses a ttl over 900 s and scopes the key lacks', async () => {
     const key = await issue(['--scope', 'recordings:read', '--scope', 'recordings:write'])
     const exchanged = await cli(
