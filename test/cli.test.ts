@@ -321,6 +321,31 @@ describe('keys', () => {
     expect((await cli(['keys', 'create', '--name', 'bad', '--env', 'test', '--refill', '5/day'])).code).toBe(2)
   })
 
+  it('exchanges a key for a derived token and verifies it with its audience; refuses a ttl over 900 s and scopes the key lacks', async () => {
+    const key = await issue(['--scope', 'recordings:read', '--scope', 'recordings:write'])
+    const exchanged = await cli(
+      ['keys', 'exchange', '--audience', 'voice-api', '--scope', 'recordings:read', '--ttl', '60', '--json'],
+      { key: key.token },
+    )
+    expect(exchanged.code, exchanged.stderr).toBe(0)
+    const derived = json(exchanged) as { token: string; parent: string; scopes: string[]; audience: string }
+    expect(derived).toMatchObject({ parent: key.id, scopes: ['recordings:read'], audience: 'voice-api' })
+    const human = await cli(['keys', 'exchange', '--audience', 'voice-api'], { key: key.token })
+    expect(human.code).toBe(0)
+    expect(human.stdout).toMatch(/^eyJ[\w-]+\.[\w-]+\.[\w-]+$/m)
+    const verified = await cli(['verify', '-', '--audience', 'voice-api', '--json'], { stdin: derived.token })
+    expect(verified.code).toBe(0)
+    expect(json(verified)).toMatchObject({ valid: true, kind: 'derived', tokenId: key.id, audience: 'voice-api' })
+    const wrong = await cli(['verify', '-', '--audience', 'billing', '--json'], { stdin: derived.token })
+    expect(wrong.code).toBe(1)
+    expect(json(wrong)).toEqual({ valid: false, reason: 'WRONG_AUDIENCE' })
+    const long = await cli(['keys', 'exchange', '--audience', 'voice-api', '--ttl', '901'], { key: key.token })
+    expect(long.code).toBe(2)
+    const wider = await cli(['keys', 'exchange', '--audience', 'x', '--scope', 'calls:read'], { key: key.token })
+    expect(wider.code).toBe(3)
+    expect(wider.stderr).toContain('calls:read')
+  })
+
   it('reports leaked keys from a file or stdin, one per line', async () => {
     const a = await issue(['--name', 'leaked-a'])
     const b = await issue(['--name', 'leaked-b'])
@@ -809,6 +834,7 @@ describe('help', () => {
     ['keys', 'rotate'],
     ['keys', 'update'],
     ['keys', 'revoke'],
+    ['keys', 'exchange'],
     ['keys', 'report-leaked'],
     ['verify'],
     ['accounts'],

@@ -80,6 +80,7 @@ const ENDPOINTS: Array<[procedure: string, method: string, path: string]> = [
   ['token.rotate', 'post', '/tokens/{id}/rotate'],
   ['token.update', 'patch', '/tokens/{id}'],
   ['token.reportLeaked', 'post', '/tokens/leaked'],
+  ['token.exchange', 'post', '/tokens/exchange'],
   ['me', 'get', '/me'],
   ['account.create', 'post', '/accounts'],
   ['account.list', 'get', '/accounts'],
@@ -167,8 +168,11 @@ describe('/openapi.json', () => {
       'access_key',
       'session',
       'direct',
+      'derived',
     ])
-    expect(denied.properties.reason.enum).toEqual(expect.arrayContaining(['MALFORMED', 'REVOKED', 'RATE_LIMITED']))
+    expect(denied.properties.reason.enum).toEqual(
+      expect.arrayContaining(['MALFORMED', 'REVOKED', 'RATE_LIMITED', 'WRONG_AUDIENCE']),
+    )
     expect(verify.responses['401']).toEqual({ $ref: '#/components/responses/Unauthorized' })
     expect(doc.components.responses.Unauthorized.headers['WWW-Authenticate']).toBeDefined()
     expect(doc.components.responses.TooManyRequests.headers['Retry-After']).toBeDefined()

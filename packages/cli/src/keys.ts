@@ -233,6 +233,36 @@ export function registerKeys(program: Command, context: Context): void {
     })
 
   keys
+    .command('exchange')
+    .description('exchange your key for a derived token: a JWT for one audience, at most 15 minutes')
+    .requiredOption('--audience <audience>', 'the service the token is for, e.g. voice-api')
+    .option('--scope <scope>', 'a scope of your key to give it (repeat for more; default all of them)', collect)
+    .option('--ttl <seconds>', 'how long it lives, 1–900 seconds (default 300)', wholeNumber)
+    .addHelpText(
+      'after',
+      examples([
+        'tokend keys exchange --audience voice-api --scope recordings:read',
+        'TOKEN=$(tokend keys exchange --audience voice-api --ttl 600 --json | jq -r .token)',
+      ]),
+    )
+    .action(async (options: { audience: string; scope?: string[]; ttl?: number }, command: Command) => {
+      const session = new Session(command, context)
+      const derived = await session.trpc.token.exchange.mutate({
+        audience: options.audience,
+        scopes: options.scope,
+        ttlSeconds: options.ttl,
+      })
+      session.print(derived, (token) =>
+        details([
+          ['parent', token.parent],
+          ['audience', token.audience],
+          ['scopes', list(token.scopes)],
+          ['expires', date(token.expiresAt)],
+        ]).concat(`\n${token.token}\n`),
+      )
+    })
+
+  keys
     .command('report-leaked')
     .description('revoke every valid key among leaked strings (one per line) and notify their accounts')
     .argument('<file>', 'a file with one leaked string per line, or - for stdin')
@@ -277,6 +307,7 @@ export function registerKeys(program: Command, context: Context): void {
     .addOption(new Option('--role <role>', 'require this role').choices(ROLES))
     .option('--client-ip <address>', 'the address the key is presented from (for keys bound to networks)')
     .option('--cost <n>', 'usage credits to spend, for keys with credits (default 1; 0 only checks)', wholeNumber)
+    .option('--audience <audience>', 'require a derived token to be for this audience')
     .addHelpText(
       'after',
       examples([
@@ -288,7 +319,12 @@ export function registerKeys(program: Command, context: Context): void {
     .action(async (token: string, options: VerifyOptions, command: Command) => {
       const session = new Session(command, context)
       const key = token === '-' ? readFileSync(0, 'utf8').trim() : token
-      const require: Requirements = { scopes: options.scope, environment: options.env, role: options.role }
+      const require: Requirements = {
+        scopes: options.scope,
+        environment: options.env,
+        role: options.role,
+        audience: options.audience,
+      }
       const given = Object.values(require).some((value) => value !== undefined)
       const result = await session.trpc.token.verify.mutate({
         token: key,
@@ -368,6 +404,7 @@ interface VerifyOptions {
   scope?: string[]
   env?: Requirements['environment']
   role?: Requirements['role']
+  audience?: string
 }
 
 /** The plaintext goes to stdout once; the warning to stderr, so `--json | jq -r .token` works. */
@@ -447,6 +484,7 @@ function showVerify(result: VerifyResult): string {
     ...(result.kind === 'access_key' && result.remaining !== undefined
       ? [['credits left', String(result.remaining)] as [string, string]]
       : []),
+    ...(result.kind === 'derived' ? [['audience', result.audience] as [string, string]] : []),
   ])
 }
 

@@ -134,3 +134,104 @@ describe('applyRequirements', () => {
     )
   })
 })
+
+describe("VerifyCache's derived-token parents", () => {
+  const derived = (accountId: string, parent = 'tok_p'): VerifyResult => ({
+    valid: true,
+    kind: 'derived',
+    tokenId: parent,
+    accountId,
+    environment: 'live',
+    role: 'manager',
+    scopes: ['recordings:read'],
+    name: 'k',
+    expiresAt: '2099-01-01T00:00:00.000Z',
+    audience: 'voice-api',
+  })
+  const entry = (accountId: string, parent = 'tok_p', result = derived(accountId, parent)) => ({
+    parent,
+    accountId,
+    result,
+  })
+
+  it("are forgotten on their key's event, their account's event, a key event without an id, and suspension", () => {
+    const cache = new VerifyCache()
+    cache.resume()
+    const fill = () => {
+      cache.storeParent('tok_p a', entry('acc_1'), cache.epoch)
+      cache.storeParent('tok_q a', entry('acc_2', 'tok_q'), cache.epoch)
+    }
+    fill()
+    cache.evict('digest of another key', 'tok_other')
+    expect(cache.getParent('tok_p a')).toBeDefined()
+    cache.evict('digest of tok_p', 'tok_p')
+    expect(cache.getParent('tok_p a')).toBeUndefined()
+    expect(cache.getParent('tok_q a')).toBeDefined()
+    fill()
+    cache.evictAccount('acc_2')
+    expect(cache.getParent('tok_p a')).toBeDefined()
+    expect(cache.getParent('tok_q a')).toBeUndefined()
+    fill()
+    cache.evict('digest of an older replica', undefined)
+    expect([cache.getParent('tok_p a'), cache.getParent('tok_q a')]).toEqual([undefined, undefined])
+    fill()
+    cache.suspend()
+    cache.resume()
+    expect([cache.getParent('tok_p a'), cache.getParent('tok_q a')]).toEqual([undefined, undefined])
+  })
+
+  it('keeps nothing fetched before an invalidation, nor what its stream cannot invalidate', () => {
+    const cache = new VerifyCache()
+    const before = cache.epoch
+    cache.storeParent('k', entry('acc_1'), before)
+    expect(cache.getParent('k')).toBeUndefined() // not ready
+    cache.resume('acc_1')
+    const started = cache.epoch
+    cache.evict('some digest', 'tok_unrelated')
+    cache.storeParent('k', entry('acc_1'), started)
+    expect(cache.getParent('k')).toBeUndefined()
+    cache.storeParent('k', entry('acc_2'), cache.epoch) // another account: its changes are not heard
+    expect(cache.getParent('k')).toBeUndefined()
+    cache.storeParent('k', entry('acc_1'), cache.epoch)
+    expect(cache.getParent('k')).toMatchObject({ valid: true, kind: 'derived' })
+  })
+
+  it("keeps the parent's own denials, not the token's", () => {
+    const cache = new VerifyCache()
+    cache.resume()
+    for (const reason of ['REVOKED', 'DISABLED', 'ACCOUNT_SUSPENDED', 'INSUFFICIENT_SCOPE'] as const) {
+      cache.storeParent(reason, entry('acc_1', 'tok_p', { valid: false, reason }), cache.epoch)
+      expect(cache.getParent(reason)).toEqual({ valid: false, reason })
+    }
+    for (const reason of ['EXPIRED', 'MALFORMED', 'RATE_LIMITED', 'WRONG_AUDIENCE'] as const) {
+      cache.storeParent(reason, entry('acc_1', 'tok_p', { valid: false, reason }), cache.epoch)
+      expect(cache.getParent(reason)).toBeUndefined()
+    }
+    // An answer about something else than a derived token is never a parent's.
+    cache.storeParent('key', entry('acc_1', 'tok_p', valid('acc_1')), cache.epoch)
+    expect(cache.getParent('key')).toBeUndefined()
+  })
+})
+
+describe('applyRequirements and audiences', () => {
+  it('refuses a derived token for another audience first, and binds no other credential', () => {
+    const token: VerifyResult = {
+      valid: true,
+      kind: 'derived',
+      tokenId: 'tok_p',
+      accountId: 'acc_1',
+      environment: 'live',
+      role: 'manager',
+      scopes: ['recordings:read'],
+      name: 'k',
+      expiresAt: '2099-01-01T00:00:00.000Z',
+      audience: 'voice-api',
+    }
+    expect(applyRequirements(token, { audience: 'billing', environment: 'test' })).toEqual({
+      valid: false,
+      reason: 'WRONG_AUDIENCE',
+    })
+    expect(applyRequirements(token, { audience: 'voice-api' })).toBe(token)
+    expect(applyRequirements(valid('acc_1'), { audience: 'billing' })).toMatchObject({ valid: true })
+  })
+})

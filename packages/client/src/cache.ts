@@ -21,6 +21,16 @@ const MAX_TTL_MS = 60_000
 const CACHEABLE_DENIALS = new Set(['MALFORMED', 'NOT_FOUND', 'EXPIRED', 'REVOKED', 'DISABLED', 'ACCOUNT_SUSPENDED'])
 // Answers no later change can undo: safe to keep without hearing of the key's account.
 const FINAL_DENIALS = new Set(['MALFORMED', 'NOT_FOUND', 'EXPIRED', 'REVOKED'])
+// tokend's answers about a derived token that depend only on its parent key and scopes.
+const PARENT_DENIALS = new Set(['REVOKED', 'DISABLED', 'ACCOUNT_SUSPENDED', 'INSUFFICIENT_SCOPE', 'NOT_FOUND'])
+
+/** What the cache knows about a parent key, for its derived tokens holding one set of scopes. */
+interface ParentEntry {
+  parent: string
+  accountId: string
+  result: VerifyResult
+}
+
 /** The stream scope of a service key of the operator account: every account's changes. */
 export const ALL_ACCOUNTS = 'all'
 
@@ -33,6 +43,8 @@ export const ALL_ACCOUNTS = 'all'
  */
 export class VerifyCache {
   readonly #lru: LRUCache<string, VerifyResult>
+  /** Derived tokens' parents, by parent and scopes (see derived.ts). */
+  readonly #parents: LRUCache<string, ParentEntry>
   readonly #ttlMs: number
   #epoch = 0
   #ready = false
@@ -41,6 +53,7 @@ export class VerifyCache {
   constructor(options: CacheOptions = {}) {
     this.#ttlMs = Math.min(options.ttlMs ?? MAX_TTL_MS, MAX_TTL_MS)
     this.#lru = new LRUCache({ max: options.maxEntries ?? 10_000, ttl: Math.max(this.#ttlMs, 1) })
+    this.#parents = new LRUCache({ max: options.maxEntries ?? 10_000, ttl: Math.max(this.#ttlMs, 1) })
   }
 
   get ready(): boolean {
@@ -87,9 +100,41 @@ export class VerifyCache {
     if (ttl > 0) this.#lru.set(digest, Object.freeze(result), { ttl })
   }
 
-  evict(digest: string): void {
+  /** A key changed: forget its answer, and its answers as a parent (all parents' when its id is unknown). */
+  evict(digest: string, tokenId?: string): void {
     this.#epoch++
     this.#lru.delete(digest)
+    if (tokenId === undefined) this.#parents.clear()
+    else this.#deleteParents((entry) => entry.parent === tokenId)
+  }
+
+  /** tokend's answer about a derived token's parent (for tokens of these scopes), while the stream is ready. */
+  getParent(key: string): VerifyResult | undefined {
+    if (!this.#ready) return undefined
+    return this.#parents.get(key)?.result
+  }
+
+  /**
+   * Stores tokend's answer about a derived token, fetched in `epoch`, as its parent's
+   * answer for tokens of the same scopes: unless anything was invalidated since, and
+   * only when the stream tells this account's changes.
+   */
+  storeParent(key: string, entry: ParentEntry, epoch: number): void {
+    if (!this.#ready || epoch !== this.#epoch) return
+    if (this.#scope !== ALL_ACCOUNTS && entry.accountId !== this.#scope) return
+    const { result } = entry
+    if (!result.valid && !PARENT_DENIALS.has(result.reason)) return
+    if (result.valid && result.kind !== 'derived') return
+    // A parent bound to networks answered for one address; another address needs tokend's answer.
+    if (result.valid && result.allowedCidrs !== undefined) return
+    if (result.valid) Object.freeze(result.scopes)
+    this.#parents.set(key, Object.freeze({ ...entry, result: Object.freeze(result) }))
+  }
+
+  #deleteParents(match: (entry: ParentEntry) => boolean): void {
+    const keys: string[] = []
+    for (const [key, entry] of this.#parents.entries()) if (match(entry)) keys.push(key)
+    for (const key of keys) this.#parents.delete(key)
   }
 
   /** An account changed (e.g. suspended or reactivated): forget its keys and every suspension answer. */
@@ -100,6 +145,7 @@ export class VerifyCache {
       if (result.valid ? result.accountId === accountId : result.reason === 'ACCOUNT_SUSPENDED') digests.push(digest)
     }
     for (const digest of digests) this.#lru.delete(digest)
+    this.#deleteParents((entry) => entry.accountId === accountId)
   }
 
   /** Changes may be missed from now on: forget everything and stop answering. */
@@ -107,6 +153,7 @@ export class VerifyCache {
     this.#ready = false
     this.#epoch++
     this.#lru.clear()
+    this.#parents.clear()
   }
 
   /**
@@ -123,9 +170,17 @@ export class VerifyCache {
 /** Applies requirements to an answer exactly as tokend's `token.verify` does. */
 export function applyRequirements(
   result: VerifyResult,
-  require: { scopes?: readonly string[] | undefined; environment?: string | undefined; role?: string | undefined },
+  require: {
+    scopes?: readonly string[] | undefined
+    environment?: string | undefined
+    role?: string | undefined
+    audience?: string | undefined
+  },
 ): VerifyResult {
   if (!result.valid) return result
+  if (require.audience !== undefined && result.kind === 'derived' && result.audience !== require.audience) {
+    return { valid: false, reason: 'WRONG_AUDIENCE' }
+  }
   if (require.environment && require.environment !== result.environment) {
     return { valid: false, reason: 'WRONG_ENVIRONMENT' }
   }

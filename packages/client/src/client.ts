@@ -12,10 +12,11 @@ import { EventSource } from 'eventsource'
 import type { RequestHandler } from 'express'
 import { LRUCache } from 'lru-cache'
 import { applyRequirements, type CacheOptions, VerifyCache } from './cache.ts'
+import { type DerivedClaims, DerivedTokens, derivedResult, isDerivedToken } from './derived.ts'
 import { TokendRejectedError, TokendSetupError, TokendUnavailableError } from './errors.ts'
 import { type RequireAuthOptions, requireAuth } from './middleware.ts'
 import { activeTraceparent, isTraceparent } from './trace-context.ts'
-import type { RateLimit, Requirements, VerifyResult } from './types.ts'
+import type { DerivedToken, ExchangeInput, RateLimit, Requirements, VerifyResult } from './types.ts'
 
 /**
  * What the client logs (the change stream's state, 503s): pino's `(fields, message)`
@@ -105,8 +106,12 @@ export interface TokendClientStats {
   httpRequests: number
   /** Verifies answered from the local cache. */
   cacheHits: number
-  /** Credentials rejected offline as malformed, without a network call. */
+  /** Credentials rejected offline as malformed (or a derived token as expired), without a network call. */
   localRejects: number
+  /** Derived tokens answered offline: signature from the key set, parent from the local cache. */
+  offlineVerifies: number
+  /** Fetches of tokend's key set (`/.well-known/jwks.json`), made for a `kid` not seen before. */
+  jwksFetches: number
 }
 
 /**
@@ -133,6 +138,18 @@ export interface TokendClient {
    * ```
    */
   verify(credential: string, options?: VerifyOptions): Promise<VerifyResult>
+  /**
+   * Exchanges this service's own key for a derived token (SPEC §14): a JWT for one
+   * audience, ≤ 15 minutes, with a subset of the key's scopes, which the audience's
+   * `@tokend/client` verifies offline. Cache it until shortly before `expiresAt`.
+   *
+   * @example
+   * ```ts
+   * const { token, expiresAt } = await tokend.exchange({ audience: 'voice-api', scopes: ['recordings:read'] })
+   * await fetch('http://voice-api/v1/recordings', { headers: { authorization: `Bearer ${token}` } })
+   * ```
+   */
+  exchange(input: ExchangeInput): Promise<DerivedToken>
   /**
    * Express middleware: 401/403/429 for denials, 503 when tokend cannot answer, and
    * the principal on `req.auth` otherwise. Same as `requireAuth(tokend, options)`.
@@ -220,7 +237,14 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
   const prefix = options.prefix ?? 'tk'
   const logger = options.logger ?? stderrLogger
   const authorization = `Bearer ${options.serviceKey}`
-  const stats: TokendClientStats = { networkVerifies: 0, httpRequests: 0, cacheHits: 0, localRejects: 0 }
+  const stats: TokendClientStats = {
+    networkVerifies: 0,
+    httpRequests: 0,
+    cacheHits: 0,
+    localRejects: 0,
+    offlineVerifies: 0,
+    jwksFetches: 0,
+  }
   const url = `${options.url.replace(/\/+$/, '')}/trpc`
 
   // A timer of our own rather than AbortSignal.timeout: combined with AbortSignal.any, Node 20
@@ -272,6 +296,16 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
   const inflight = new Map<string, { epoch: number; result: Promise<VerifyResult> }>()
   /** Digests of keys with usage credits: every verify of theirs asks tokend (never cached, never shared). */
   const metered = new LRUCache<string, true>({ max: 10_000 })
+  const derived = cache
+    ? new DerivedTokens(
+        options.url,
+        (input, init) => {
+          stats.jwksFetches++
+          return timedFetch(input, init)
+        },
+        timeoutMs,
+      )
+    : undefined
 
   async function callVerify(
     input: RouterInputs['token']['verify'],
@@ -338,12 +372,61 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
     return callVerify(input, !counted, traceparent)
   }
 
+  /**
+   * A derived token while the change stream is ready: its signature and expiry offline,
+   * its parent from the local cache — asked of tokend once per parent and scopes, then
+   * kept until a change event for that key or its account (or the stream's loss).
+   */
+  async function verifyDerived(
+    credential: string,
+    require: Requirements,
+    clientIp: string | undefined,
+  ): Promise<VerifyResult> {
+    const checked = await (derived as DerivedTokens).check(credential)
+    if ('reason' in checked) {
+      stats.localRejects++
+      return { valid: false, reason: checked.reason }
+    }
+    const active = cache as VerifyCache
+    const known = active.getParent(checked.cacheKey)
+    if (known) {
+      stats.offlineVerifies++
+      return applyRequirements(derivedResult(known, checked), require)
+    }
+    return applyRequirements(derivedResult(await fetchParent(checked, credential, clientIp), checked), require)
+  }
+
+  /** As `fetchCacheable`: a parent bound to networks answers for this address only, and is not kept. */
+  function fetchParent(claims: DerivedClaims, credential: string, clientIp: string | undefined): Promise<VerifyResult> {
+    const active = cache as VerifyCache
+    const epoch = active.epoch
+    const key = clientIp === undefined ? `derived ${claims.cacheKey}` : `derived ${claims.cacheKey} ${clientIp}`
+    const joined = inflight.get(key)
+    if (joined && joined.epoch === epoch) return joined.result
+    const input = clientIp === undefined ? { token: credential } : { token: credential, clientIp }
+    const result = callVerify(input, true).then((answer) => {
+      active.storeParent(claims.cacheKey, { parent: claims.parent, accountId: claims.accountId, result: answer }, epoch)
+      return answer
+    })
+    const entry = { epoch, result }
+    inflight.set(key, entry)
+    const forget = () => {
+      if (inflight.get(key) === entry) inflight.delete(key)
+    }
+    result.then(forget, forget)
+    return result
+  }
+
   async function verify(credential: string, verifyOptions: VerifyOptions = {}): Promise<VerifyResult> {
     const { ratelimit, cost, clientIp, traceparent, ...require } = verifyOptions
     const kind = credentialKind(credential, prefix)
     if (kind === 'malformed') {
       stats.localRejects++
       return { valid: false, reason: 'MALFORMED' }
+    }
+    // Offline only while the stream can tell of the parent's changes; otherwise tokend decides.
+    if (kind === 'jwt' && cache?.ready && !ratelimit && cost === undefined && isDerivedToken(credential)) {
+      return verifyDerived(credential, require, clientIp)
     }
     // Only access keys are cached: their changes are what the stream reports. A rate
     // limit and usage credits are counted by tokend on every request, so those always ask.
@@ -367,6 +450,13 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
 
   const client: TokendClient = {
     verify,
+    async exchange(input) {
+      try {
+        return await trpc.token.exchange.mutate(input)
+      } catch (error) {
+        throw classify(error)
+      }
+    },
     requireAuth: (middlewareOptions) => requireAuth(client, middlewareOptions),
     cacheReady(wait = 5_000) {
       if (!cache) return Promise.resolve(false)
@@ -512,7 +602,7 @@ function followChanges(
           backoff = 100
           logger?.info({}, 'tokend change stream ready; local cache on')
           onReady()
-        } else if (event.type === 'key') cache.evict(event.digest)
+        } else if (event.type === 'key') cache.evict(event.digest, event.tokenId)
         else cache.evictAccount(event.accountId)
       },
       onConnectionStateChange(state) {

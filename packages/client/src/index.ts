@@ -9,4 +9,12 @@ export {
 } from './client.ts'
 export { TokendRejectedError, TokendSetupError, TokendUnavailableError } from './errors.ts'
 export { type AuthErrorCode, type RequireAuthOptions, requireAuth } from './middleware.ts'
-export type { DenialReason, RateLimit, Requirements, TokendPrincipal, VerifyResult } from './types.ts'
+export type {
+  DenialReason,
+  DerivedToken,
+  ExchangeInput,
+  RateLimit,
+  Requirements,
+  TokendPrincipal,
+  VerifyResult,
+} from './types.ts'

@@ -34,6 +34,11 @@ export interface RequireAuthOptions {
   environment?: Requirements['environment']
   /** `'admin'` refuses manager keys (403 `insufficient_scope`). */
   role?: Requirements['role']
+  /**
+   * Derived tokens must have been exchanged for this audience, e.g. `'voice-api'`
+   * (403 `wrong_audience`); access keys and sessions are bound to no audience.
+   */
+  audience?: string
   /** A request limit counted by tokend (429 `rate_limited` with `Retry-After`). */
   ratelimit?: RateLimit
   /** Usage credits each request spends, for keys with credits (default 1; 403 `usage_exceeded` when spent). */

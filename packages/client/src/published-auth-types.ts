@@ -17,6 +17,7 @@ type DenialReason =
   | 'ACCOUNT_SUSPENDED'
   | 'INSUFFICIENT_SCOPE'
   | 'WRONG_ENVIRONMENT'
+  | 'WRONG_AUDIENCE'
   | 'RATE_LIMITED'
   | 'IP_NOT_ALLOWED'
   | 'USAGE_EXCEEDED'
@@ -66,6 +67,26 @@ export type VerifyResult =
       expiresAt: string
       resource: { type: string; id: string }
     }
+  | {
+      valid: true
+      kind: 'derived'
+      /** The parent access key's id: a derived token acts for its key. */
+      tokenId: string
+      accountId: string
+      environment: Environment
+      role: Role
+      /** The token's scopes, a subset of its key's. */
+      scopes: string[]
+      /** The parent key's name. */
+      name: string
+      expiresAt: string
+      /** The service the token was exchanged for. */
+      audience: string
+      /** The parent key's `meta`, when it has one. */
+      meta?: Readonly<Record<string, unknown>>
+      /** The networks the parent key is bound to, when it is (the answer then holds only for this clientIp). */
+      allowedCidrs?: readonly string[]
+    }
   | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number; remaining?: number }
 
 export interface RouterInputs {
@@ -73,11 +94,30 @@ export interface RouterInputs {
     verify: {
       token: string
       require?:
-        | { scopes?: string[] | undefined; environment?: Environment | undefined; role?: Role | undefined }
+        | {
+            scopes?: string[] | undefined
+            environment?: Environment | undefined
+            role?: Role | undefined
+            audience?: string | undefined
+          }
         | undefined
       ratelimit?: { name: string; limit: number; windowMs: number } | undefined
       clientIp?: string | undefined
       cost?: number | undefined
+    }
+    exchange: { audience: string; scopes?: string[] | undefined; ttlSeconds?: number | undefined }
+  }
+}
+
+export interface RouterOutputs {
+  token: {
+    exchange: {
+      token: string
+      tokenType: 'Bearer'
+      parent: string
+      audience: string
+      scopes: string[]
+      expiresAt: string
     }
   }
 }

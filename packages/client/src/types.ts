@@ -1,4 +1,4 @@
-import type { RouterInputs, VerifyResult } from '@tokend/auth'
+import type { RouterInputs, RouterOutputs, VerifyResult } from '@tokend/auth'
 
 /**
  * tokend's answer to `token.verify`: a principal, or a denial with its reason (a denial
@@ -60,3 +60,24 @@ export interface RateLimit {
   limit: number
   windowMs: number
 }
+
+/**
+ * What `tokend.exchange` takes: the audience the derived token is for, a subset of the
+ * key's scopes (default: all of them) and a lifetime of 1–900 s (default 300).
+ *
+ * @example
+ * ```ts
+ * const input: ExchangeInput = { audience: 'voice-api', scopes: ['recordings:read'], ttlSeconds: 600 }
+ * ```
+ */
+export type ExchangeInput = RouterInputs['token']['exchange']
+
+/**
+ * A derived token as `tokend.exchange` returns it.
+ *
+ * @example
+ * ```ts
+ * const { token, expiresAt }: DerivedToken = await tokend.exchange({ audience: 'voice-api' })
+ * ```
+ */
+export type DerivedToken = RouterOutputs['token']['exchange']

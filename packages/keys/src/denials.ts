@@ -10,6 +10,7 @@ export type DenialReason =
   | 'ACCOUNT_SUSPENDED'
   | 'INSUFFICIENT_SCOPE'
   | 'WRONG_ENVIRONMENT'
+  | 'WRONG_AUDIENCE'
   | 'RATE_LIMITED'
   | 'IP_NOT_ALLOWED'
   | 'USAGE_EXCEEDED'
@@ -27,6 +28,7 @@ export type AuthErrorCode =
   | 'account_suspended'
   | 'insufficient_scope'
   | 'wrong_environment'
+  | 'wrong_audience'
   | 'rate_limited'
   | 'ip_not_allowed'
   | 'usage_exceeded'
@@ -59,6 +61,7 @@ const DENIALS: Record<DenialReason, { status: 401 | 403 | 429; code: AuthErrorCo
   ACCOUNT_SUSPENDED: { status: 401, code: 'account_suspended', message: "the credential's account is suspended" },
   INSUFFICIENT_SCOPE: { status: 403, code: 'insufficient_scope', message: 'the credential lacks a required scope' },
   WRONG_ENVIRONMENT: { status: 403, code: 'wrong_environment', message: 'the credential is for another environment' },
+  WRONG_AUDIENCE: { status: 403, code: 'wrong_audience', message: 'the derived token is for another audience' },
   RATE_LIMITED: { status: 429, code: 'rate_limited', message: 'too many requests; retry later' },
   IP_NOT_ALLOWED: {
     status: 403,

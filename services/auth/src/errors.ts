@@ -18,6 +18,7 @@ export type Reason =
   | 'invalid_token'
   | 'invalid_credentials'
   | 'forbidden'
+  | 'insufficient_scope'
   | 'plan_required'
   | 'not_found'
   | 'token_revoked'
@@ -58,6 +59,12 @@ export const ERROR_REASONS: Record<Reason | 'internal', { title: string; status:
     status: 403,
     meaning:
       'The credential is valid but may not do this: a manager changing something, another account, a `tokend:*` scope it lacks, a test key creating live credentials, closed sign-up, a suspended account.',
+  },
+  insufficient_scope: {
+    title: 'Insufficient scope',
+    status: 403,
+    meaning:
+      '`token.exchange`: a derived token may hold only scopes of the key it is exchanged for; the message names the others.',
   },
   plan_required: {
     title: 'Plan required',
@@ -163,6 +170,16 @@ export class ForbiddenError extends DomainError {
     readonly missingScopes?: readonly string[],
   ) {
     super('forbidden', message)
+  }
+}
+
+/** A derived token was asked for scopes its key does not hold (token.exchange). */
+export class InsufficientScopeError extends DomainError {
+  constructor(readonly missingScopes: string[]) {
+    super(
+      'insufficient_scope',
+      `the key does not hold ${missingScopes.join(', ')}; a derived token gets a subset of its scopes`,
+    )
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Environment } from '@tokend/keys'
+import type { KeyControls } from './tokens/key-controls.ts'
 
 export type Role = 'admin' | 'manager'
 
@@ -46,8 +47,31 @@ export interface DirectCredential {
   expiresAt: string
 }
 
+/**
+ * A derived token (SPEC §14): a short-lived, audience-bound JWT exchanged for an access
+ * key, holding a subset of its scopes. It reaches its audience, nothing in tokend.
+ */
+export interface DerivedCredential {
+  kind: 'derived'
+  /** The token's own id (its `jti`, `drv_…`). */
+  derivedId: string
+  /** The access key it was exchanged for. */
+  parentId: string
+  accountId: string
+  operator: boolean
+  environment: Environment
+  role: Role
+  scopes: readonly string[]
+  /** The parent key's name. */
+  name: string
+  audience: string
+  expiresAt: string
+  /** The parent key's meta and networks, added to verify's answer as a key's are. */
+  controls: KeyControls | null
+}
+
 /** Whatever a valid bearer credential stands for. */
-export type Credential = Principal | DirectCredential
+export type Credential = Principal | DirectCredential | DerivedCredential
 
 /** Where a request came from, recorded with every audit event. */
 export interface RequestMeta {

@@ -11,6 +11,7 @@ import { REALM } from './edge/edge-check.ts'
 import {
   DomainError,
   ForbiddenError,
+  InsufficientScopeError,
   InvalidInputError,
   RateLimitedError,
   type Reason,
@@ -24,6 +25,7 @@ export const CODE_OF: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   invalid_token: 'UNAUTHORIZED',
   invalid_credentials: 'UNAUTHORIZED',
   forbidden: 'FORBIDDEN',
+  insufficient_scope: 'FORBIDDEN',
   plan_required: 'FORBIDDEN',
   not_found: 'NOT_FOUND',
   token_revoked: 'CONFLICT',
@@ -84,7 +86,7 @@ export function describeError(error: TRPCError): ErrorDescription {
         ? 'internal error'
         : error.message
   const retryAfterMs = cause instanceof RateLimitedError ? cause.retryAfterMs : undefined
-  const missingScopes = cause instanceof ForbiddenError ? cause.missingScopes : undefined
+  const missingScopes = missingScopesOf(cause)
   return { reason, message, issues, retryAfterMs, missingScopes }
 }
 
@@ -129,15 +131,19 @@ export function toTRPCError(cause: unknown): TRPCError {
   return getTRPCErrorFromUnknown(cause)
 }
 
+/** The scopes a refusal names: a procedure's `tokend:*` scope, or those an exchange asked beyond its key's. */
+function missingScopesOf(cause: unknown): readonly string[] | undefined {
+  if (cause instanceof ForbiddenError || cause instanceof InsufficientScopeError) return cause.missingScopes
+  return undefined
+}
+
 /** The headers an error answer carries on every transport: RFC 6750's challenge, Retry-After. */
 export function errorHeaders(errors: readonly TRPCError[]): Record<string, string> {
   const headers: Record<string, string> = {}
   if (errors.some((error) => error.code === 'UNAUTHORIZED')) headers['www-authenticate'] = 'Bearer realm="tokend"'
   else if (errors.some((error) => error.code === 'FORBIDDEN')) {
     // The credential is valid but does not reach this: RFC 6750's insufficient_scope.
-    const scopes = errors.flatMap((error) =>
-      error.cause instanceof ForbiddenError ? (error.cause.missingScopes ?? []) : [],
-    )
+    const scopes = errors.flatMap((error) => missingScopesOf(error.cause) ?? [])
     headers['www-authenticate'] = challenge(REALM, 'insufficient_scope', 'the credential may not do this', [
       ...new Set(scopes),
     ])

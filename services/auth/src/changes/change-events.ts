@@ -5,6 +5,7 @@ import type { CreditLedger } from '../credits/credit-ledger.ts'
 import type { Db } from '../db/database.ts'
 import type { JwtRecord } from '../sessions/jwt.ts'
 import type { SigningKeys } from '../sessions/signing-keys.ts'
+import { parentCacheKey } from '../tokens/derived.ts'
 
 /** The Postgres channel every replica LISTENs on. */
 export const CHANGES_CHANNEL = 'tokend_changes'
@@ -86,7 +87,10 @@ export async function applyChange(targets: ChangeTargets, event: ChangeEvent): P
   switch (event.type) {
     case 'key':
       if (event.tokenId !== undefined) targets.credits?.release(event.tokenId)
-      return targets.cache.evict(cacheKey(event.digest))
+      targets.cache.evict(cacheKey(event.digest))
+      // The key as the parent of derived tokens (tokens/derived.ts); without its id, every parent.
+      if (event.tokenId !== undefined) return targets.cache.evict(parentCacheKey(event.tokenId))
+      return targets.cache.evictWhere(() => true)
     case 'account':
       targets.cache.evictAccount(event.accountId)
       return targets.jwtCache.evictAccount(event.accountId)

@@ -13,6 +13,8 @@ export const REALM = 'tokend'
 export interface EdgeRequirements {
   scopes?: string | undefined
   environment?: string | undefined
+  /** The audience derived tokens must be for (SPEC §14). */
+  audience?: string | undefined
   ratelimit?: string | undefined
 }
 
@@ -42,6 +44,7 @@ export function parseRequirements(requirements: EdgeRequirements): Omit<VerifyIn
   const require = {
     ...(scopes.length > 0 && { scopes }),
     ...(requirements.environment && { environment: requirements.environment }),
+    ...(requirements.audience && { audience: requirements.audience }),
   }
   let ratelimit: unknown
   if (requirements.ratelimit) {

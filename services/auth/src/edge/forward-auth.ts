@@ -16,12 +16,12 @@ export const EDGE_AUTH = '/edge/auth'
  * Envoy's HTTP ext_authz, in front of express like the verify fast path: it is on
  * every request the proxy forwards.
  *
- * - `/edge/auth?scope=a&scope=b&environment=live&ratelimit=name:limit:windowMs` (any
+ * - `/edge/auth?scope=a&scope=b&environment=live&audience=voice-api&ratelimit=name:limit:windowMs` (any
  *   method): nginx and Traefik. The original request's URI comes in `X-Original-URI`
  *   (nginx) or `X-Forwarded-Uri` (Traefik).
  * - `/edge/auth/<original path and query>`: Envoy's HTTP ext_authz with
  *   `path_prefix: /edge/auth`; requirements in `x-tokend-require-*` headers
- *   (`-scopes` comma-separated, `-environment`, `-ratelimit`), which any proxy may use.
+ *   (`-scopes` comma-separated, `-environment`, `-audience`, `-ratelimit`), which any proxy may use.
  *
  * The credential is the original request's (`Authorization`, or `?accesskey=` /
  * `?token=` of its URI by §10's rules). 200 allows, with the principal's
@@ -54,6 +54,7 @@ async function forwardAuth(deps: Deps, trust: Trust, req: IncomingMessage, res: 
   const requirements: EdgeRequirements = {
     scopes: [...(query?.getAll('scope') ?? []), header(req, 'x-tokend-require-scopes') ?? ''].join(','),
     environment: query?.get('environment') ?? header(req, 'x-tokend-require-environment'),
+    audience: query?.get('audience') ?? header(req, 'x-tokend-require-audience'),
     ratelimit: query?.get('ratelimit') ?? header(req, 'x-tokend-require-ratelimit'),
   }
   const originalUri = header(req, 'x-original-uri') ?? header(req, 'x-forwarded-uri') ?? envoyUri ?? ''

@@ -59,8 +59,11 @@ function introspected(result: VerifyResult): Record<string, unknown> {
     client_id: result.tokenId,
     sub: result.kind === 'session' ? result.userId : result.accountId,
     ...(result.expiresAt !== null && { exp: seconds(Date.parse(result.expiresAt)) }),
-    // Ids are ULIDs: their first characters are the moment they were made.
-    iat: seconds(decodeTime(result.tokenId.slice(result.tokenId.indexOf('_') + 1))),
+    // Ids are ULIDs: their first characters are the moment they were made. A derived
+    // token's id is its parent key's, made before it: it says its audience instead.
+    ...(result.kind === 'derived'
+      ? { aud: result.audience }
+      : { iat: seconds(decodeTime(result.tokenId.slice(result.tokenId.indexOf('_') + 1))) }),
     token_type: 'Bearer',
     kind: result.kind,
     token_id: result.tokenId,

@@ -24,7 +24,7 @@ const HTTP_STATUS_OF = { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden
 /**
  * Envoy's external authorization (SPEC §12): the credential from the request's headers
  * (or ?accesskey= / ?token= of its path, by §10's rules), the route's requirements
- * from `context_extensions` (`scopes`, `environment`, `ratelimit`), decided by
+ * from `context_extensions` (`scopes`, `environment`, `audience`, `ratelimit`), decided by
  * `edgeCheck` like every edge path. tokend unable to decide answers UNAVAILABLE, and
  * Envoy denies (unless told to fail open, which tokend's shipped config never does).
  */
@@ -46,6 +46,7 @@ async function check(deps: Deps, trust: Trust, request: CheckRequest__Output): P
   const required = parseRequirements({
     scopes: extensions.scopes,
     environment: extensions.environment,
+    audience: extensions.audience,
     ratelimit: extensions.ratelimit,
   })
   const http = attributes?.request?.http

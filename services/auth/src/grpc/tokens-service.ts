@@ -81,6 +81,7 @@ export function parseVerifyRequest(request: VerifyRequest__Output): VerifyInput 
     ...(request.scopes.length > 0 && { scopes: request.scopes }),
     ...(request.environment !== '' && { environment: request.environment }),
     ...(request.role !== '' && { role: request.role }),
+    ...(request.audience !== '' && { audience: request.audience }),
   }
   const raw = {
     token: request.token,

@@ -5,6 +5,7 @@ import { DomainError, UnavailableError } from '../errors.ts'
 import { actorOf } from '../principal.ts'
 import { authedProcedure } from '../trpc.ts'
 import { cursor, days, environment, futureDate, id, limit, page, role, scopes, timestamp } from '../validation.ts'
+import { exchangeInput, exchangeToken } from './derived.ts'
 import { allowedCidrs, meta } from './key-controls.ts'
 import { reportLeaked } from './leaks.ts'
 import {
@@ -99,6 +100,16 @@ export const verifyResult = z
         expiresAt: timestamp,
         resource: z.object({ type: z.string(), id: z.string() }),
       }),
+      z.object({
+        ...granted,
+        tokenId: z.string().meta({ description: "the parent access key's id" }),
+        kind: z.literal('derived'),
+        role,
+        expiresAt: timestamp,
+        audience: z.string(),
+        meta: z.record(z.string(), z.unknown()).readonly().optional(),
+        allowedCidrs: z.array(z.string()).readonly().optional(),
+      }),
     ]),
     z.object({
       valid: z.literal(false),
@@ -111,6 +122,7 @@ export const verifyResult = z
         'ACCOUNT_SUSPENDED',
         'INSUFFICIENT_SCOPE',
         'WRONG_ENVIRONMENT',
+        'WRONG_AUDIENCE',
         'RATE_LIMITED',
         'IP_NOT_ALLOWED',
         'USAGE_EXCEEDED',
@@ -136,6 +148,35 @@ export const tokenRouter = {
     .input(verifyInput)
     // The documented schema must cover what verify returns: the typecheck proves it.
     .mutation(({ ctx, input }): Promise<z.output<typeof verifyResult>> => answerVerify(ctx.deps, ctx.principal, input)),
+
+  /**
+   * Exchanges the calling access key for a derived token (SPEC §14): an EdDSA JWT for one
+   * audience, living at most 15 minutes, holding a subset of the key's scopes. Verified
+   * offline by `@tokend/client` from /.well-known/jwks.json, or by token.verify.
+   */
+  exchange: authedProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/tokens/exchange',
+        tags: ['tokens'],
+        summary: 'Exchange the calling access key for a short-lived, audience-bound derived token (JWT)',
+      },
+    })
+    .input(exchangeInput)
+    .output(
+      z
+        .object({
+          token: z.string().meta({ description: 'the derived token: an EdDSA JWT, typ tokend-derived+jwt' }),
+          tokenType: z.literal('Bearer'),
+          parent: z.string().meta({ description: 'the id of the access key it was exchanged for' }),
+          audience: z.string(),
+          scopes: z.array(z.string()),
+          expiresAt: timestamp,
+        })
+        .meta({ id: 'DerivedToken' }),
+    )
+    .mutation(({ ctx, input }) => exchangeToken(ctx.deps, ctx.principal, input)),
 
   /**
    * Change events for client-side caches and the console (SSE; see change-stream.ts for

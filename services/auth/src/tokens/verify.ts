@@ -10,6 +10,7 @@ import type { AccessKeyPrincipal, Credential, Principal, Role } from '../princip
 import { checkJwt, looksLikeJwt } from '../sessions/jwt.ts'
 import { tracing } from '../telemetry/hooks.ts'
 import { environment, role, scope } from '../validation.ts'
+import { audience, checkDerived, isDerivedToken } from './derived.ts'
 import { allowedFrom, type ClientAddress, clientIp, withControls } from './key-controls.ts'
 
 /** Why verify refused a credential: declared once, beside the HTTP refusals that map each (@tokend/keys). */
@@ -64,6 +65,26 @@ export type VerifyResult =
       expiresAt: string
       resource: { type: string; id: string }
     }
+  | {
+      valid: true
+      kind: 'derived'
+      /** The parent access key's id: a derived token acts for its key. */
+      tokenId: string
+      accountId: string
+      environment: Environment
+      role: Role
+      /** The token's scopes, a subset of its key's. */
+      scopes: string[]
+      /** The parent key's name. */
+      name: string
+      expiresAt: string
+      /** The service the token was exchanged for. */
+      audience: string
+      /** The parent key's `meta`, when it has one. */
+      meta?: Readonly<Record<string, unknown>>
+      /** The networks the parent key is bound to, when it is (the answer then holds only for this clientIp). */
+      allowedCidrs?: readonly string[]
+    }
   | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number; remaining?: number }
 
 type Checked = { record: KeyRecord } | { reason: DenialReason }
@@ -77,6 +98,8 @@ export const verifyInput = z.strictObject({
       scopes: z.array(scope).max(50).optional(),
       environment: environment.optional(),
       role: role.optional(),
+      /** Derived tokens must be for this audience (WRONG_AUDIENCE); other credentials are bound to none. */
+      audience: audience.optional(),
     })
     .optional(),
   /** A request limit to apply to the key's account, e.g. 60 per minute per endpoint. */
@@ -125,16 +148,18 @@ export async function verifyCounted(deps: Deps, input: VerifyInput): Promise<Ver
 /** The decision itself: the credential, then the caller's requirements, then its rate limit. */
 export async function verifyToken(deps: Deps, input: VerifyInput): Promise<VerifyResult> {
   const checked = await checkKey(deps, input.token, input.clientIp)
-  const credential = await credentialOf(deps, input.token, checked)
-  if ('reason' in credential) return { valid: false, reason: credential.reason }
+  const credential = await credentialOf(deps, input.token, checked, input.clientIp)
+  if ('reason' in credential) return { valid: false, ...credential }
   const denied = unmet(input.require ?? {}, credential)
   if (denied) return denied
   if (input.ratelimit) {
     const decision = await deps.ratelimits.consume(credential.accountId, input.ratelimit)
     if (!decision.allowed) return { valid: false, reason: 'RATE_LIMITED', retryAfterMs: decision.retryAfterMs }
   }
-  // Meta and networks (SPEC §14) are the key's, not the principal's: added to the answer alone.
-  const controls = 'record' in checked ? checked.record.controls : null
+  // Meta and networks (SPEC §14) are the key's, not the principal's: added to the answer alone
+  // (a derived token's are its parent key's).
+  const controls =
+    'record' in checked ? checked.record.controls : credential.kind === 'derived' ? credential.controls : null
   const answer = (principal: Credential) =>
     controls === null ? granted(principal) : withControls(granted(principal), controls)
   // Spent last, once everything else allows the call; keys without credits skip it.
@@ -149,20 +174,19 @@ export async function verifyToken(deps: Deps, input: VerifyInput): Promise<Verif
  * that tells access keys from JWTs. Procedures' callers and verified tokens alike
  * come from here.
  */
-export async function resolveCredential(
-  deps: Deps,
-  token: string,
-  from?: ClientAddress,
-): Promise<Credential | { reason: DenialReason }> {
-  return credentialOf(deps, token, await checkKey(deps, token, from))
+export async function resolveCredential(deps: Deps, token: string, from?: ClientAddress): Promise<Credential | Denied> {
+  return credentialOf(deps, token, await checkKey(deps, token, from), from)
 }
+
+type Denied = { reason: DenialReason; missingScopes?: string[] }
 
 /** The credential a checked key stands for, or a JWT's when the token is not a key at all. */
 async function credentialOf(
   deps: Deps,
   token: string,
   checked: Checked,
-): Promise<Credential | { reason: DenialReason }> {
+  from?: ClientAddress,
+): Promise<Credential | Denied> {
   if ('record' in checked) {
     deps.usage.touch(checked.record.id)
     const principal = accessKeyPrincipal(checked.record)
@@ -170,6 +194,7 @@ async function credentialOf(
     return principal
   }
   if (checked.reason !== 'MALFORMED' || !looksLikeJwt(token)) return checked
+  if (isDerivedToken(token)) return checkDerived(deps, token, from)
   const jwt = await checkJwt(deps, token)
   if ('reason' in jwt) return jwt
   const { record } = jwt
@@ -211,6 +236,9 @@ export async function principalOf(deps: Deps, token: string, from?: ClientAddres
   }
   if (credential.kind === 'direct') {
     throw new ForbiddenError("a direct token reaches only its own resource, not tokend's procedures")
+  }
+  if (credential.kind === 'derived') {
+    throw new ForbiddenError("a derived token reaches only its audience, not tokend's procedures")
   }
   return credential
 }
@@ -289,15 +317,24 @@ function granted(credential: Credential): VerifyResult {
         resource,
       }
     }
+    case 'derived': {
+      const { parentId, role, name, expiresAt, audience } = credential
+      const scopes = [...credential.scopes]
+      const kind = 'derived'
+      return { valid: true, kind, tokenId: parentId, accountId, environment, role, scopes, name, expiresAt, audience }
+    }
   }
 }
 
 /** The first requirement a credential misses, as a denial; null when it meets them all. */
 function unmet(require: NonNullable<VerifyInput['require']>, held: Credential): VerifyResult | null {
+  if (require.audience !== undefined && held.kind === 'derived' && held.audience !== require.audience) {
+    return { valid: false, reason: 'WRONG_AUDIENCE' }
+  }
   if (require.environment && require.environment !== held.environment) {
     return { valid: false, reason: 'WRONG_ENVIRONMENT' }
   }
-  const scopes = held.kind === 'access_key' ? held.scopes : []
+  const scopes = held.kind === 'access_key' || held.kind === 'derived' ? held.scopes : []
   const missingScopes = require.scopes?.filter((scope) => !scopes.includes(scope)) ?? []
   if (missingScopes.length > 0) return { valid: false, reason: 'INSUFFICIENT_SCOPE', missingScopes }
   // A manager key does not satisfy a requirement for an admin one; there is no separate role reason.

@@ -11,6 +11,7 @@ export interface VerifyRequest {
   'role'?: (string);
   'clientIp'?: (string);
   'cost'?: (number | string | Long);
+  'audience'?: (string);
   '_cost'?: "cost";
 }
 
@@ -22,5 +23,6 @@ export interface VerifyRequest__Output {
   'role': (string);
   'clientIp': (string);
   'cost'?: (number);
+  'audience': (string);
   '_cost'?: "cost";
 }
