@@ -38,6 +38,7 @@ import { deleteExpiredSessions } from './sessions/session.repository.ts'
 import { ensureSigningKey, SigningKeys } from './sessions/signing-keys.ts'
 import { sweepAttempts } from './sessions/throttle.ts'
 import { tracing } from './telemetry/hooks.ts'
+import { CallerKeys } from './tokens/caller-keys.ts'
 import { KeyLoader } from './tokens/key-loader.ts'
 import { UsageRecorder } from './tokens/usage.ts'
 import { errorHeaders, errorShape, toTRPCError } from './trpc.ts'
@@ -156,6 +157,7 @@ export function createApp(options: AppOptions): App {
       pool,
       keys,
       cache,
+      callerKeys: new CallerKeys(),
       jwtCache,
       signingKeys,
       passwords,
