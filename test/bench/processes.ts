@@ -121,7 +121,9 @@ export async function startPinnedServer(options: {
   heapFile?: string
 }): Promise<ServerProcess> {
   const script = options.args.slice(-1)
-  const preload = options.heapFile ? ['--import', SAMPLER] : []
+  // The sampler is TypeScript: a server that runs without the loader gets it for the preload.
+  const loader = options.args.includes('tsx') ? [] : ['--import', 'tsx']
+  const preload = options.heapFile ? [...loader, '--import', SAMPLER] : []
   const [command, args] = pinnedCommand(options.core, options.command, [
     ...options.args.slice(0, -1),
     ...preload,
@@ -178,7 +180,15 @@ function passedThrough(): Record<string, string> {
 
 const SAMPLER = pathToFileURL(join(repoRoot, 'test/bench/heap-sampler.ts')).href
 
-/** tokend's src/main.ts as `pnpm start` runs it, pinned, logging warnings only; ready when /readyz says so. */
+/** `pnpm bench --source`: tokend from its sources through tsx, as the bench ran it before (no build). */
+export const FROM_SOURCE = process.argv.includes('--source')
+
+/**
+ * tokend as `pnpm start` runs it: the compiled bundle (dist/main.js, built once by
+ * `buildTokend`), not the sources through a TypeScript loader, whose per-closure
+ * wrappers production never pays for. Pinned, logging warnings only; ready when
+ * /readyz says so.
+ */
 export function startPinnedTokend(
   env: Record<string, string> & { PORT: string },
   heapFile?: string,
@@ -186,13 +196,25 @@ export function startPinnedTokend(
   return startPinnedServer({
     core: SERVER_CORE,
     command: process.execPath,
-    args: ['--max-semi-space-size=64', '--conditions=tokend-source', '--import', 'tsx', 'src/main.ts'],
+    args: FROM_SOURCE
+      ? ['--max-semi-space-size=64', '--conditions=tokend-source', '--import', 'tsx', 'src/main.ts']
+      : ['--max-semi-space-size=64', '--enable-source-maps', 'dist/main.js'],
     cwd: join(repoRoot, 'services/auth'),
     env: { ...passedThrough(), LOG_LEVEL: 'warn', HOST: '127.0.0.1', TOKEND_GRPC_PORT: '0', ...env },
     port: Number(env.PORT),
     readyPath: '/readyz',
     ...(heapFile ? { heapFile } : {}),
   })
+}
+
+/** Builds dist/main.js as `pnpm start` does (turbo skips it when nothing changed). */
+export function buildTokend(): void {
+  if (FROM_SOURCE) return
+  execFileSync(
+    join(repoRoot, 'node_modules/.bin/turbo'),
+    ['run', 'build', '--filter=@tokend/auth', '--output-logs=errors-only'],
+    { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
+  )
 }
 
 /**

@@ -21,6 +21,8 @@ export interface Machine {
   /** 1-minute load average at the start and the end: how busy the machine was otherwise. */
   loadAverage: { start: number; end?: number }
   pinning: string
+  /** How tokend was run: the compiled bundle, or its sources through tsx. */
+  tokend?: string
 }
 
 export interface BenchReport {
@@ -134,6 +136,7 @@ export function markdown(report: BenchReport): string {
     `- CPU: ${machine.cpu}, ${machine.cores} cores; memory ${machine.memoryGiB} GiB`,
     `- Node ${machine.node}, Postgres ${machine.postgres}`,
     `- pinning: ${machine.pinning}`,
+    `- tokend: ${machine.tokend ?? 'src/main.ts through tsx'}`,
     `- load average (1 min) at start ${machine.loadAverage.start}, at end ${machine.loadAverage.end ?? '?'}: ` +
       'other work on the machine shows here',
     `- date: ${machine.date}`,

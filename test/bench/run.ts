@@ -5,7 +5,15 @@ import { credits } from './credits.ts'
 import { hotPath } from './hotpath.ts'
 import { lastUsedAndRateLimit } from './lastused.ts'
 import { memoryPerEntry } from './memory.ts'
-import { CLIENT_CORE, killChildren, pinPostgres, pinProcess, SERVER_CORE } from './processes.ts'
+import {
+  buildTokend,
+  CLIENT_CORE,
+  FROM_SOURCE,
+  killChildren,
+  pinPostgres,
+  pinProcess,
+  SERVER_CORE,
+} from './processes.ts'
 import { type BenchReport, describeMachine, textTable, writeReport } from './report.ts'
 import type { BenchEnv, Chart, Contender, Figure, Series } from './report-types.ts'
 import { revocation } from './revocation.ts'
@@ -13,7 +21,7 @@ import { FULL, QUICK, type Settings } from './settings.ts'
 import { throughput } from './throughput.ts'
 
 /**
- * `pnpm bench [--quick] [--repetitions=N] [--duration=S] [--only=hotpath,throughput,...]`:
+ * `pnpm bench [--quick] [--repetitions=N] [--duration=S] [--only=hotpath,throughput,...] [--source]`:
  * SPEC §11's scenarios against real tokend processes on an
  * embedded Postgres cluster (or the cluster of DATABASE_URL, on which it creates and
  * drops its own databases). Prints the table and writes docs/benchmarks.{json,md}.
@@ -67,6 +75,8 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 
 async function main(): Promise<void> {
   pinProcess(process.pid, CLIENT_CORE)
+  if (!FROM_SOURCE) log('building tokend (dist/main.js, as pnpm start runs it)')
+  buildTokend()
   let adminUrl = process.env.DATABASE_URL
   if (!adminUrl) {
     log('starting an embedded Postgres cluster')
@@ -74,6 +84,9 @@ async function main(): Promise<void> {
     adminUrl = postgres.url
   }
   const machine = await describeMachine(adminUrl)
+  machine.tokend = FROM_SOURCE
+    ? 'src/main.ts through tsx (--source)'
+    : 'dist/main.js, the compiled bundle `pnpm start` and the image run'
   // Only a cluster of our own is moved to the server core; a given one is left alone.
   if (!postgres || !(await pinPostgres(adminUrl, SERVER_CORE))) machine.pinning += '; Postgres not pinned'
   const clusterUrl = adminUrl

@@ -37,7 +37,7 @@ export const FULL: Settings = {
   memoryEntries: 100_000,
   loginsPerSecond: 20,
   cpuRequests: 20_000,
-  heapRequests: 20_000,
+  heapRequests: 5_000,
   pacedRates: [1_000, 3_000, 5_000],
 }
 
@@ -51,5 +51,5 @@ export const QUICK: Settings = {
   missKeys: 50_000,
   revocations: 50,
   cpuRequests: 3_000,
-  heapRequests: 3_000,
+  heapRequests: 2_000,
 }
