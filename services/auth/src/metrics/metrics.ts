@@ -3,6 +3,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { VerifyCache } from '../cache/verify-cache.ts'
 import type { ChangeListener } from '../changes/change-listener.ts'
 import type { KeyLoader } from '../tokens/key-loader.ts'
+import { FastHistogram } from './fast-histogram.ts'
 
 /** Prometheus metrics of one replica, served at /metrics. */
 export class Metrics {
@@ -10,7 +11,7 @@ export class Metrics {
   readonly #verifies: Counter<'result' | 'kind'>
   /** Each result's counter, found once: labelling on every verify hashes the labels every time. */
   readonly #verifiesBy = new Map<string, Counter.Internal>()
-  readonly #verifyDuration: Histogram
+  readonly #verifyDuration: FastHistogram
   readonly #invalidationLag: Histogram
   readonly #unexpected: Counter<'where'>
 
@@ -23,12 +24,12 @@ export class Metrics {
       labelNames: ['result', 'kind'],
       registers,
     })
-    this.#verifyDuration = new Histogram({
-      name: 'tokend_verify_duration_seconds',
-      help: 'Time to answer token.verify inside the service',
-      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
-      registers,
-    })
+    this.#verifyDuration = new FastHistogram(
+      'tokend_verify_duration_seconds',
+      'Time to answer token.verify inside the service',
+      [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      this.registry,
+    )
     this.#invalidationLag = new Histogram({
       name: 'tokend_invalidation_lag_seconds',
       help: 'From a change (NOTIFY sent) to its eviction on this replica',
