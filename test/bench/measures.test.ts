@@ -37,7 +37,7 @@ describe('the bench helpers', () => {
     expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/)
     expect(svg.match(/<polyline /g)).toHaveLength(2)
     expect(svg.match(/<circle /g)).toHaveLength(4)
-    expect(svg).toContain('p99 &#38; rate')
+    expect(svg).toContain('<title>p99 &#38; rate</title>')
     expect(svg).toContain('tokend &#60;1&#62;')
     expect(svg).not.toMatch(/NaN|Infinity|<script/)
   })
