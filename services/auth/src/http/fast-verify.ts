@@ -79,13 +79,19 @@ export function withFastVerify(deps: Deps, trust: Trust, fallback: Handler): Han
  * the body by its content-length (which routeOf bounds), so no more than that arrives.
  */
 function readBody(req: IncomingMessage, done: (body: string | null) => void): void {
-  let body = ''
+  let body: string | null = ''
   req.setEncoding('utf8')
   req.on('data', (chunk: string) => {
     body += chunk
   })
-  req.on('end', () => done(body))
-  req.on('error', () => done(null))
+  req.on('end', () => {
+    if (body !== null) done(body)
+  })
+  // Once: an abort after the body was read is the socket's business, not this request's.
+  req.on('error', () => {
+    if (body !== null && !req.complete) done(null)
+    body = null
+  })
 }
 
 function unexpected(deps: Deps, error: unknown, id: string, req: IncomingMessage, res: ServerResponse): void {
