@@ -19,6 +19,19 @@ describe('parseVerifyInput', () => {
       fc.record({ token, extra: fc.jsonValue() }, { requiredKeys: ['token'] }),
       fc.record({ token, require: fc.record({ scopes: fc.array(fc.string()) }) }, { requiredKeys: ['token'] }),
       fc.record({ token, ratelimit: fc.jsonValue() }, { requiredKeys: [] }),
+      fc.record(
+        {
+          token,
+          clientIp: fc.oneof(
+            fc.ipV4(),
+            fc.ipV6(),
+            fc.string({ maxLength: 70 }),
+            fc.jsonValue(),
+            fc.constant('fe80::1%eth0'),
+          ),
+        },
+        { requiredKeys: ['token'] },
+      ),
     )
     fc.assert(
       fc.property(inputs, (raw) => {
