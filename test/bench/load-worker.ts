@@ -25,7 +25,7 @@ async function saturating(job: LoadJob): Promise<LoadResult> {
   const result = await autocannon({
     url: job.url,
     connections: job.connections,
-    duration: job.durationS,
+    ...(job.amount ? { amount: job.amount } : { duration: job.durationS }),
     requests: [
       {
         method: 'POST',

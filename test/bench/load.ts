@@ -20,6 +20,8 @@ export interface LoadJob {
    * maximum rate" half of every second would run at full load, so it cannot measure P5.)
    */
   pacedRate?: number
+  /** Stop after this many requests instead of after `durationS` (saturating loads only). */
+  amount?: number
 }
 
 export interface LoadResult {

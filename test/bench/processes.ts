@@ -2,8 +2,10 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { repoRoot } from '@tokend/testing'
 import pg from 'pg'
+import { cpuTicks } from './measures.ts'
 
 /** The server side (tokend, the baseline, Postgres) runs on one core, the load generator on another. */
 export const SERVER_CORE = 0
@@ -96,6 +98,8 @@ export function killChildren(): void {
 export interface ServerProcess {
   url: string
   pid: number
+  /** Where the preloaded heap sampler (heap-sampler.ts) answers, when the server has one. */
+  heapFile?: string
   output(): string
   stop(): Promise<void>
 }
@@ -113,12 +117,23 @@ export async function startPinnedServer(options: {
   port: number
   readyPath: string
   timeoutMs?: number
+  /** Preload heap-sampler.ts (after tsx, before the script), answering in this file. */
+  heapFile?: string
 }): Promise<ServerProcess> {
-  const [command, args] = pinnedCommand(options.core, options.command, options.args)
+  const script = options.args.slice(-1)
+  // The sampler is TypeScript: a server that runs without the loader gets it for the preload.
+  const loader = options.args.includes('tsx') ? [] : ['--import', 'tsx']
+  const preload = options.heapFile ? [...loader, '--import', SAMPLER] : []
+  const [command, args] = pinnedCommand(options.core, options.command, [
+    ...options.args.slice(0, -1),
+    ...preload,
+    ...script,
+  ])
+  const sampler = options.heapFile ? { BENCH_HEAP_FILE: options.heapFile } : {}
   const child = track(
     spawn(command, args, {
       cwd: options.cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...options.env },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...options.env, ...sampler },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   )
@@ -130,6 +145,7 @@ export async function startPinnedServer(options: {
   const server: ServerProcess = {
     url,
     pid: child.pid ?? 0,
+    ...(options.heapFile ? { heapFile: options.heapFile } : {}),
     output: () => output,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
@@ -162,28 +178,89 @@ function passedThrough(): Record<string, string> {
   )
 }
 
-/** tokend's src/main.ts as `pnpm start` runs it, pinned, logging warnings only; ready when /readyz says so. */
-export function startPinnedTokend(env: Record<string, string> & { PORT: string }): Promise<ServerProcess> {
+const SAMPLER = pathToFileURL(join(repoRoot, 'test/bench/heap-sampler.ts')).href
+
+/** `pnpm bench --source`: tokend from its sources through tsx, as the bench ran it before (no build). */
+export const FROM_SOURCE = process.argv.includes('--source')
+
+/**
+ * tokend as `pnpm start` runs it: the compiled bundle (dist/main.js, built once by
+ * `buildTokend`), not the sources through a TypeScript loader, whose per-closure
+ * wrappers production never pays for. Pinned, logging warnings only; ready when
+ * /readyz says so.
+ */
+export function startPinnedTokend(
+  env: Record<string, string> & { PORT: string },
+  heapFile?: string,
+): Promise<ServerProcess> {
   return startPinnedServer({
     core: SERVER_CORE,
     command: process.execPath,
-    args: ['--max-semi-space-size=64', '--conditions=tokend-source', '--import', 'tsx', 'src/main.ts'],
+    args: FROM_SOURCE
+      ? ['--max-semi-space-size=64', '--conditions=tokend-source', '--import', 'tsx', 'src/main.ts']
+      : ['--max-semi-space-size=64', '--enable-source-maps', 'dist/main.js'],
     cwd: join(repoRoot, 'services/auth'),
     env: { ...passedThrough(), LOG_LEVEL: 'warn', HOST: '127.0.0.1', TOKEND_GRPC_PORT: '0', ...env },
     port: Number(env.PORT),
     readyPath: '/readyz',
+    ...(heapFile ? { heapFile } : {}),
   })
 }
 
-/** The baseline: bare express answering `POST /verify` from a Map of `entries`. */
-export function startBareServer(port: number, entries: [string, unknown][]): Promise<ServerProcess> {
+/** Builds dist/main.js as `pnpm start` does (turbo skips it when nothing changed). */
+export function buildTokend(): void {
+  if (FROM_SOURCE) return
+  execFileSync(
+    join(repoRoot, 'node_modules/.bin/turbo'),
+    ['run', 'build', '--filter=@tokend/auth', '--output-logs=errors-only'],
+    { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] },
+  )
+}
+
+/**
+ * A baseline answering `POST /verify` from a Map of `entries` (token, answer): bare
+ * express (bare-server.ts, SPEC §11's P1) or bare node:http (bare-http.ts).
+ */
+export function startBareServer(
+  port: number,
+  entries: [string, unknown][],
+  kind: 'express' | 'http' = 'express',
+  heapFile?: string,
+): Promise<ServerProcess> {
   return startPinnedServer({
     core: SERVER_CORE,
     command: process.execPath,
-    args: ['--import', 'tsx', 'bare-server.ts'],
+    args: ['--import', 'tsx', kind === 'express' ? 'bare-server.ts' : 'bare-http.ts'],
     cwd: join(repoRoot, 'test/bench'),
     env: { PORT: String(port), BARE_ENTRIES: JSON.stringify(entries) },
     port,
     readyPath: '/healthz',
+    ...(heapFile ? { heapFile } : {}),
   })
 }
+
+/** P13's peer (better-auth-server.ts) on its own database; it writes its one key to `keyFile`. */
+export function startBetterAuth(port: number, databaseUrl: string, keyFile: string): Promise<ServerProcess> {
+  return startPinnedServer({
+    core: SERVER_CORE,
+    command: process.execPath,
+    args: ['--import', 'tsx', 'better-auth-server.ts'],
+    cwd: join(repoRoot, 'test/bench'),
+    env: { PORT: String(port), DATABASE_URL: databaseUrl, BENCH_KEY_FILE: keyFile },
+    port,
+    readyPath: '/healthz',
+  })
+}
+
+/** A process's CPU time so far (user + system, every thread), in µs. */
+export function cpuMicros(pid: number): number {
+  return cpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8')) * (1_000_000 / CLOCK_TICKS)
+}
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()

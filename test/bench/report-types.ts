@@ -32,9 +32,28 @@ export interface BenchEnv {
   log(line: string): void
 }
 
+/** One row of the comparison table: a contender's repetitions of each measure. */
+export interface Contender {
+  name: string
+  requestsPerS: number[]
+  verifiesPerRequest: number
+  cpuUsPerVerify: number[]
+  /** Bytes allocated per request, where measured (P10). */
+  bytesPerRequest: number[]
+}
+
+/** An SVG the report writes beside benchmarks.md and shows in it. */
+export interface Chart {
+  file: string
+  svg: string
+  alt: string
+}
+
 export interface ScenarioResult {
   figures: Figure[]
   series: Series[]
+  comparison?: Contender[]
+  charts?: Chart[]
 }
 
 export function verdict(passed: boolean, problems: readonly string[] = []): string {
@@ -58,6 +77,14 @@ export function ratioFigure(
     verdict: verdict(passed, problems),
     notes,
   }
+}
+
+/** The range of repetitions as "min–max", or the one value. */
+export function spread(values: readonly number[], digits = 0): string {
+  if (values.length === 0) return '—'
+  const low = Math.min(...values).toFixed(digits)
+  const high = Math.max(...values).toFixed(digits)
+  return low === high ? low : `${low}–${high}`
 }
 
 export const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits

@@ -7,8 +7,9 @@ import { promisify } from 'node:util'
 import { repoRoot } from '@tokend/testing'
 import pg from 'pg'
 import { canPin } from './processes.ts'
-import type { Figure, Series } from './report-types.ts'
+import { type Chart, type Contender, type Figure, type Series, spread } from './report-types.ts'
 import type { Settings } from './settings.ts'
+import { median } from './stats.ts'
 
 export interface Machine {
   cpu: string
@@ -20,6 +21,8 @@ export interface Machine {
   /** 1-minute load average at the start and the end: how busy the machine was otherwise. */
   loadAverage: { start: number; end?: number }
   pinning: string
+  /** How tokend was run: the compiled bundle, or its sources through tsx. */
+  tokend?: string
 }
 
 export interface BenchReport {
@@ -28,6 +31,8 @@ export interface BenchReport {
   settings: Settings
   figures: Figure[]
   series: Series[]
+  comparison: Contender[]
+  charts: Chart[]
 }
 
 export async function describeMachine(databaseUrl: string): Promise<Machine> {
@@ -100,6 +105,8 @@ export function markdown(report: BenchReport): string {
   }
   lines.push('| # | figure | measured | target | verdict |', '|---|---|---|---|---|')
   for (const figure of report.figures) lines.push(`| ${cells(figure).map(cell).join(' | ')} |`)
+  if (report.comparison.length > 0) lines.push('', ...comparisonTable(report.comparison))
+  for (const chart of report.charts) lines.push('', `![${chart.alt}](${chart.file})`)
   lines.push('', '## How each figure was obtained', '')
   for (const figure of report.figures) {
     lines.push(`- **${figure.id}** ${figure.figure}: ${figure.shown}`)
@@ -129,6 +136,7 @@ export function markdown(report: BenchReport): string {
     `- CPU: ${machine.cpu}, ${machine.cores} cores; memory ${machine.memoryGiB} GiB`,
     `- Node ${machine.node}, Postgres ${machine.postgres}`,
     `- pinning: ${machine.pinning}`,
+    `- tokend: ${machine.tokend ?? 'src/main.ts through tsx'}`,
     `- load average (1 min) at start ${machine.loadAverage.start}, at end ${machine.loadAverage.end ?? '?'}: ` +
       'other work on the machine shows here',
     `- date: ${machine.date}`,
@@ -139,10 +147,38 @@ export function markdown(report: BenchReport): string {
   return lines.join('\n')
 }
 
+/**
+ * The contenders side by side: medians with the range of the repetitions, so that
+ * what the machine's noise can flip is in sight.
+ */
+export function comparisonTable(contenders: Contender[]): string[] {
+  const cell = (values: number[], digits = 0) => {
+    if (values.length === 0) return '—'
+    const range = spread(values, digits)
+    return range.includes('–') ? `${median(values).toFixed(digits)} (${range})` : range
+  }
+  return [
+    '## Comparison (cache-hit verify, one run)',
+    '',
+    'Requests/s at saturation, CPU µs of the server process per verify (utime + stime over a fixed number of ' +
+      'requests) and bytes allocated per request; median (min–max) of the repetitions. Postgres time is not in ' +
+      "a contender's CPU figure.",
+    '',
+    '| contender | requests/s | verifies/s | CPU µs per verify | bytes allocated per request |',
+    '|---|---|---|---|---|',
+    ...contenders.map(
+      (each) =>
+        `| ${each.name} | ${cell(each.requestsPerS)} | ${(median(each.requestsPerS) * each.verifiesPerRequest).toFixed(0)} | ` +
+        `${cell(each.cpuUsPerVerify, 1)} | ${cell(each.bytesPerRequest)} |`,
+    ),
+  ]
+}
+
 /** Writes both files laid out as the repository's formatter wants them, so `pnpm lint` stays green. */
 export async function writeReport(report: BenchReport, jsonPath: string, markdownPath: string): Promise<void> {
   await mkdir(dirname(jsonPath), { recursive: true })
   await writeFile(jsonPath, `${JSON.stringify(report, null, 2)}\n`)
   await writeFile(markdownPath, markdown(report))
+  for (const chart of report.charts) await writeFile(join(dirname(markdownPath), chart.file), chart.svg)
   await promisify(execFile)(join(repoRoot, 'node_modules/.bin/biome'), ['format', '--write', jsonPath, markdownPath])
 }

@@ -16,6 +16,12 @@ export interface Settings {
   memoryEntries: number
   /** Logins per second beside the hit load (P8). */
   loginsPerSecond: number
+  /** Requests per CPU-time measurement (utime + stime over a fixed count), per contender. */
+  cpuRequests: number
+  /** Requests while the heap is sampled (P10). */
+  heapRequests: number
+  /** The fixed rates of P11, requests/s. */
+  pacedRates: number[]
 }
 
 export const FULL: Settings = {
@@ -30,6 +36,9 @@ export const FULL: Settings = {
   revocations: 200,
   memoryEntries: 100_000,
   loginsPerSecond: 20,
+  cpuRequests: 20_000,
+  heapRequests: 5_000,
+  pacedRates: [1_000, 3_000, 5_000],
 }
 
 /** A one-minute smoke run: every scenario once, briefly. Its figures are not worth comparing. */
@@ -41,4 +50,6 @@ export const QUICK: Settings = {
   repetitions: 1,
   missKeys: 50_000,
   revocations: 50,
+  cpuRequests: 3_000,
+  heapRequests: 2_000,
 }

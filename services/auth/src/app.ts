@@ -38,6 +38,7 @@ import { deleteExpiredSessions } from './sessions/session.repository.ts'
 import { ensureSigningKey, SigningKeys } from './sessions/signing-keys.ts'
 import { sweepAttempts } from './sessions/throttle.ts'
 import { tracing } from './telemetry/hooks.ts'
+import { CallerKeys } from './tokens/caller-keys.ts'
 import { KeyLoader } from './tokens/key-loader.ts'
 import { PartnerKeys, secretScanningHttp } from './tokens/secret-scanning.ts'
 import { UsageRecorder } from './tokens/usage.ts'
@@ -170,6 +171,7 @@ export function createApp(options: AppOptions): App {
       pool,
       keys,
       cache,
+      callerKeys: new CallerKeys(),
       jwtCache,
       signingKeys,
       passwords,

@@ -1,7 +1,9 @@
 import type { IncomingMessage } from 'node:http'
 import type { Deps } from './deps.ts'
 import { type RequestInfo, requestMeta } from './http/request-meta.ts'
+import type { MaybePromise } from './maybe-promise.ts'
 import type { Principal, RequestMeta } from './principal.ts'
+import type { ClientAddress } from './tokens/key-controls.ts'
 import { principalOf } from './tokens/verify.ts'
 
 export interface Context {
@@ -15,8 +17,7 @@ export interface Context {
 
 /** The context without HTTP, so tests and in-process callers can use `createCaller`. */
 export function createContextInner(deps: Deps, meta: RequestMeta, authorization: string | undefined): Context {
-  const token = bearerToken(authorization)
-  const recheck = async () => (token === null ? null : principalOf(deps, token, meta))
+  const recheck = async () => callerOf(deps, authorization, meta)
   let caller: Promise<Principal | null> | undefined
   return {
     deps,
@@ -27,6 +28,19 @@ export function createContextInner(deps: Deps, meta: RequestMeta, authorization:
     },
     recheck,
   }
+}
+
+/**
+ * The caller of a request from its Authorization header, as every context resolves it:
+ * null without a valid bearer credential. Answered now when its key is cached.
+ */
+export function callerOf(
+  deps: Deps,
+  authorization: string | undefined,
+  from?: ClientAddress,
+): MaybePromise<Principal | null> {
+  const token = bearerToken(authorization)
+  return token === null ? null : principalOf(deps, token, from)
 }
 
 /** The context of an HTTP request, for every transport (tRPC, REST, the verify fast path). */

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import type { MaybePromise } from '../maybe-promise.ts'
 import type { KeyRecord } from './key-record.ts'
 
 export { KeyRecord } from './key-record.ts'
@@ -49,8 +50,11 @@ export class VerifyCache<R extends Cacheable = KeyRecord> {
     return this.#lru.size
   }
 
-  /** The key's record, loading it through `load` on a miss (null: no such key). */
-  async lookup(digest: string, load: (digest: string) => Promise<R | null>): Promise<R | null> {
+  /**
+   * The key's record, loading it through `load` on a miss (null: no such key). A hit is
+   * answered now, not as a promise: verify's hot path stays synchronous.
+   */
+  lookup(digest: string, load: (digest: string) => Promise<R | null>): MaybePromise<R | null> {
     const hit = this.#active ? this.#lru.get(digest) : undefined
     if (hit !== undefined) {
       this.stats.hits++

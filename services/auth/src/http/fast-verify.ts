@@ -1,15 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TRPCError } from '@trpc/server'
 import { getHTTPStatusCode } from '@trpc/server/http'
-import getRawBody from 'raw-body'
-import { createContext } from '../context.ts'
+import { callerOf } from '../context.ts'
 import type { Deps } from '../deps.ts'
 import { UnauthenticatedError } from '../errors.ts'
-import { answerVerify, type VerifyInput, type VerifyResult, verifyInput } from '../tokens/verify.ts'
+import { isPromise, type MaybePromise } from '../maybe-promise.ts'
+import type { Principal } from '../principal.ts'
+import { answerVerify, type VerifyInput, type VerifyResult } from '../tokens/verify.ts'
+import { parseVerifyInput } from '../tokens/verify-input.ts'
 import { errorHeaders, errorShape, toTRPCError } from '../trpc.ts'
 import { nulPath } from '../validation.ts'
 import { answerUnexpected, reportError } from './report.ts'
-import { type RequestInfo, requestId, type Trust } from './request-meta.ts'
+import { type RequestInfo, requestIdOf, requestMeta, type Trust } from './request-meta.ts'
 import { API_HEADERS, REST_BASE, restProblem, sendJson } from './rest.ts'
 
 export type Handler = (req: IncomingMessage & { body?: unknown }, res: ServerResponse) => void
@@ -49,22 +51,52 @@ export function withFastVerify(deps: Deps, trust: Trust, fallback: Handler): Han
       fallback(req, res)
       return
     }
-    getRawBody(req, { length: req.headers['content-length'], limit: MAX_BODY, encoding: 'utf8' })
-      .then(
-        (body) => {
-          const inputs = parseCalls(body, route)
-          if (inputs === null) {
-            req.body = body
-            fallback(req, res)
-            return
-          }
-          return answer(deps, { id: requestId(req, res), trust }, req, res, route, inputs)
-        },
+    readBody(req, (body) => {
+      if (body === null) {
         // The client went away or sent less than it announced: nobody is left to answer.
-        () => res.destroy(),
-      )
-      .catch((error: unknown) => answerUnexpected(deps, error, req, res))
+        res.destroy()
+        return
+      }
+      const id = requestIdOf(req)
+      try {
+        const inputs = parseCalls(body, route)
+        if (inputs === null) {
+          req.body = body
+          fallback(req, res)
+          return
+        }
+        const answered = answer(deps, { id, trust }, req, res, route, inputs)
+        if (isPromise(answered)) answered.catch((error: unknown) => unexpected(deps, error, id, req, res))
+      } catch (error) {
+        unexpected(deps, error, id, req, res)
+      }
+    })
   }
+}
+
+/**
+ * The whole body as text, or null when the request ended early. Node's parser frames
+ * the body by its content-length (which routeOf bounds), so no more than that arrives.
+ */
+function readBody(req: IncomingMessage, done: (body: string | null) => void): void {
+  let body: string | null = ''
+  req.setEncoding('utf8')
+  req.on('data', (chunk: string) => {
+    body += chunk
+  })
+  req.on('end', () => {
+    if (body !== null) done(body)
+  })
+  // Once: an abort after the body was read is the socket's business, not this request's.
+  req.on('error', () => {
+    if (body !== null && !req.complete) done(null)
+    body = null
+  })
+}
+
+function unexpected(deps: Deps, error: unknown, id: string, req: IncomingMessage, res: ServerResponse): void {
+  if (!res.headersSent) res.setHeader('x-request-id', id)
+  answerUnexpected(deps, error, req, res)
 }
 
 function routeOf(req: IncomingMessage): Route | null {
@@ -78,13 +110,16 @@ function routeOf(req: IncomingMessage): Route | null {
     return null
   }
   const url = req.url ?? ''
-  if (url === TRPC_PATH) return { transport: 'trpc', batch: null }
-  if (url === REST_PATH) return { transport: 'rest' }
+  if (url === TRPC_PATH) return SINGLE
+  if (url === REST_PATH) return REST
   if (!url.startsWith('/trpc/') || !url.endsWith(BATCH)) return null
   const paths = url.slice('/trpc/'.length, -BATCH.length).split(',')
   if (paths.length > MAX_BATCH || paths.some((path) => path !== 'token.verify')) return null
   return { transport: 'trpc', batch: paths.length }
 }
+
+const SINGLE: Route = { transport: 'trpc', batch: null }
+const REST: Route = { transport: 'rest' }
 
 /** Every call's input, parsed; null when any one is not a valid input (tRPC then says why). */
 function parseCalls(body: string, route: Route): VerifyInput[] | null {
@@ -105,51 +140,107 @@ function parseCalls(body: string, route: Route): VerifyInput[] | null {
   const inputs: VerifyInput[] = []
   for (const raw of raws) {
     if (mayHoldNul && nulPath(raw) !== null) return null
-    const parsed = verifyInput.safeParse(raw)
-    if (!parsed.success) return null
-    inputs.push(parsed.data)
+    const parsed = parseVerifyInput(raw)
+    if (parsed === null) return null
+    inputs.push(parsed)
   }
   return inputs
 }
 
-async function answer(
+type Outcome = { ok: true; value: VerifyResult } | { ok: false; error: unknown }
+
+/**
+ * Authenticates the caller once, verifies every input, and answers. When every step is
+ * answered from memory (a cache hit for the caller and for each key) this all happens
+ * now, with no promise; otherwise the answer is written once the last step settles.
+ */
+function answer(
   deps: Deps,
   info: RequestInfo,
   req: IncomingMessage,
   res: ServerResponse,
   route: Route,
   inputs: VerifyInput[],
-): Promise<void> {
-  const ctx = createContext(deps, req, info)
-  const outcomes = await Promise.allSettled(
-    inputs.map(async (input) => {
-      const caller = await ctx.authenticate()
-      if (!caller) throw new UnauthenticatedError()
-      return answerVerify(deps, caller, input)
-    }),
+): MaybePromise<void> {
+  let caller: MaybePromise<Principal | null>
+  try {
+    // The caller's address is worked out only if its key is bound to networks.
+    caller = callerOf(deps, req.headers.authorization, requestMeta(req, info))
+  } catch (error) {
+    caller = Promise.reject(error)
+  }
+  const verify = (principal: Principal | null, input: VerifyInput) => {
+    if (!principal) throw new UnauthenticatedError()
+    return answerVerify(deps, principal, input)
+  }
+  const outcomes = inputs.map((input) =>
+    settle(() => (isPromise(caller) ? caller.then((principal) => verify(principal, input)) : verify(caller, input))),
   )
-  const errors = outcomes.map((outcome) => (outcome.status === 'rejected' ? toTRPCError(outcome.reason) : undefined))
-  for (const error of errors) if (error) reportError(deps, error, { path: 'token.verify', requestId: info.id })
-  if (route.transport === 'rest') {
-    const [outcome] = outcomes
-    const [error] = errors
-    if (error) restProblem(res, error, { instance: REST_PATH, requestId: info.id })
-    else sendJson(res, 200, (outcome as PromiseFulfilledResult<VerifyResult>).value)
-  } else {
-    const envelopes = outcomes.map((outcome, index) =>
-      outcome.status === 'fulfilled'
-        ? { result: { data: outcome.value } }
-        : { error: errorShape(errors[index] as TRPCError, 'token.verify', 'mutation', inputs[index]) },
+  if (outcomes.some(isPromise)) {
+    return Promise.all(outcomes).then((settled) => respond(deps, info.id, req, res, route, inputs, settled))
+  }
+  respond(deps, info.id, req, res, route, inputs, outcomes as Outcome[])
+}
+
+function settle(run: () => MaybePromise<VerifyResult>): MaybePromise<Outcome> {
+  try {
+    const value = run()
+    if (!isPromise(value)) return { ok: true, value }
+    return value.then(
+      (value): Outcome => ({ ok: true, value }),
+      (error: unknown): Outcome => ({ ok: false, error }),
     )
-    const defined = errors.filter((error) => error !== undefined)
-    const status = defined.length === 0 ? 200 : getHTTPStatusCode(envelopes, errors)
-    const headers = { ...TRPC_HEADERS, ...errorHeaders(defined) }
-    sendJson(res, status, route.batch === null ? envelopes[0] : envelopes, headers)
+  } catch (error) {
+    return { ok: false, error }
+  }
+}
+
+/** What tRPC's adapter sends with a success, with the content type: written in one writeHead. */
+const OK_HEADERS = [...Object.entries(TRPC_HEADERS).flat(), 'content-type', 'application/json']
+const REST_OK_HEADERS = [...Object.entries(API_HEADERS).flat(), 'content-type', 'application/json']
+
+function respond(
+  deps: Deps,
+  id: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route,
+  inputs: VerifyInput[],
+  outcomes: Outcome[],
+): void {
+  const errors = outcomes.map((outcome) => (outcome.ok ? undefined : toTRPCError(outcome.error)))
+  const defined = errors.filter((error) => error !== undefined)
+  for (const error of defined) reportError(deps, error, { path: 'token.verify', requestId: id })
+  if (defined.length === 0) {
+    // The common answer, written without the envelope objects: `{"result":{"data":…}}`.
+    const values = outcomes.map((outcome) => JSON.stringify((outcome as { value: VerifyResult }).value))
+    const json =
+      route.transport === 'rest'
+        ? (values[0] as string)
+        : route.batch === null
+          ? `{"result":{"data":${values[0]}}}`
+          : `[${values.map((value) => `{"result":{"data":${value}}}`).join(',')}]`
+    const headers = route.transport === 'rest' ? REST_OK_HEADERS : OK_HEADERS
+    res.writeHead(200, [...headers, 'x-request-id', id, 'content-length', String(Buffer.byteLength(json))])
+    res.end(json)
+  } else {
+    res.setHeader('x-request-id', id)
+    if (route.transport === 'rest') restProblem(res, defined[0] as TRPCError, { instance: REST_PATH, requestId: id })
+    else {
+      const envelopes = outcomes.map((outcome, index) =>
+        outcome.ok
+          ? { result: { data: outcome.value } }
+          : { error: errorShape(errors[index] as TRPCError, 'token.verify', 'mutation', inputs[index]) },
+      )
+      const status = getHTTPStatusCode(envelopes, errors)
+      const headers = { ...TRPC_HEADERS, ...errorHeaders(defined) }
+      sendJson(res, status, route.batch === null ? envelopes[0] : envelopes, headers)
+    }
   }
   // Successful verifies are the bulk of all traffic: logged at debug, as on every transport.
   if (deps.logger.isLevelEnabled('debug')) {
     deps.logger.debug(
-      { req: { id: info.id, method: 'POST', path: req.url }, res: { statusCode: res.statusCode } },
+      { req: { id, method: 'POST', path: req.url }, res: { statusCode: res.statusCode } },
       'request completed',
     )
   }

@@ -35,8 +35,7 @@ let requests = 0
 
 /** The caller's `x-request-id` when it is a sane one, else a new one; echoed on the answer. */
 export function requestId(req: IncomingMessage, res: ServerResponse): string {
-  const given = req.headers['x-request-id']
-  const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : `${PROCESS_ID}-${(++requests).toString(36)}`
+  const id = requestIdOf(req)
   res.setHeader('x-request-id', id)
   return id
 }
@@ -57,6 +56,12 @@ export function clientAddress(
   // The shape of an HTTP request that proxy-addr reads.
   const req = { headers, socket: { remoteAddress }, connection: { remoteAddress } } as unknown as IncomingMessage
   return proxyaddr(req, trust)
+}
+
+/** `requestId` for a transport that writes all its headers at once (the verify fast path). */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers['x-request-id']
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : `${PROCESS_ID}-${(++requests).toString(36)}`
 }
 
 /** Where a request came from, for audit events and throttles: the client's address per `trust`. */

@@ -3,12 +3,15 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { VerifyCache } from '../cache/verify-cache.ts'
 import type { ChangeListener } from '../changes/change-listener.ts'
 import type { KeyLoader } from '../tokens/key-loader.ts'
+import { FastHistogram } from './fast-histogram.ts'
 
 /** Prometheus metrics of one replica, served at /metrics. */
 export class Metrics {
   readonly registry = new Registry()
   readonly #verifies: Counter<'result' | 'kind'>
-  readonly #verifyDuration: Histogram
+  /** Each result's counter, found once: labelling on every verify hashes the labels every time. */
+  readonly #verifiesBy = new Map<string, Counter.Internal>()
+  readonly #verifyDuration: FastHistogram
   readonly #invalidationLag: Histogram
   readonly #unexpected: Counter<'where'>
 
@@ -21,12 +24,12 @@ export class Metrics {
       labelNames: ['result', 'kind'],
       registers,
     })
-    this.#verifyDuration = new Histogram({
-      name: 'tokend_verify_duration_seconds',
-      help: 'Time to answer token.verify inside the service',
-      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
-      registers,
-    })
+    this.#verifyDuration = new FastHistogram(
+      'tokend_verify_duration_seconds',
+      'Time to answer token.verify inside the service',
+      [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      this.registry,
+    )
     this.#invalidationLag = new Histogram({
       name: 'tokend_invalidation_lag_seconds',
       help: 'From a change (NOTIFY sent) to its eviction on this replica',
@@ -73,7 +76,17 @@ export class Metrics {
   }
 
   verified(result: { valid: boolean; reason?: string; kind?: string }, seconds: number): void {
-    this.#verifies.inc({ result: result.valid ? 'valid' : (result.reason ?? 'unknown'), kind: result.kind ?? 'none' })
+    // A valid answer is told apart by its kind, a refusal by its reason: the two never meet.
+    const which = result.valid ? (result.kind ?? 'none') : (result.reason ?? 'unknown')
+    let counter = this.#verifiesBy.get(which)
+    if (!counter) {
+      counter = this.#verifies.labels({
+        result: result.valid ? 'valid' : (result.reason ?? 'unknown'),
+        kind: result.kind ?? 'none',
+      })
+      this.#verifiesBy.set(which, counter)
+    }
+    counter.inc()
     this.#verifyDuration.observe(seconds)
   }
 

@@ -52,7 +52,8 @@ export async function startTracing(): Promise<Tracing> {
   VerifyCache.prototype.lookup = function tracedLookup(this: VerifyCache, digest, load) {
     return tracer.startActiveSpan('tokend.cache.lookup', (span) => {
       const hits = this.stats.hits
-      return lookup.call(this, digest, load).then(
+      // A hit is answered synchronously (MaybePromise); traced, it is a promise like a miss.
+      return Promise.resolve(lookup.call(this, digest, load)).then(
         (record) => {
           span.setAttribute('tokend.cache.hit', this.stats.hits > hits)
           span.end()

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { changeStream } from '../changes/change-stream.ts'
 import { creditsInput, creditsOutput } from '../credits/credits.ts'
 import { DomainError, UnavailableError } from '../errors.ts'
+import type { MaybePromise } from '../maybe-promise.ts'
 import { actorOf } from '../principal.ts'
 import { authedProcedure } from '../trpc.ts'
 import { cursor, days, environment, futureDate, id, limit, page, role, scopes, timestamp } from '../validation.ts'
@@ -147,7 +148,9 @@ export const tokenRouter = {
     })
     .input(verifyInput)
     // The documented schema must cover what verify returns: the typecheck proves it.
-    .mutation(({ ctx, input }): Promise<z.output<typeof verifyResult>> => answerVerify(ctx.deps, ctx.principal, input)),
+    .mutation(
+      ({ ctx, input }): MaybePromise<z.output<typeof verifyResult>> => answerVerify(ctx.deps, ctx.principal, input),
+    ),
 
   /**
    * Exchanges the calling access key for a derived token (SPEC §14): an EdDSA JWT for one

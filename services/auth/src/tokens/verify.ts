@@ -6,10 +6,12 @@ import { chargeCredits, isMetered, markMetered } from '../credits/charge.ts'
 import { cost } from '../credits/credits.ts'
 import type { Deps } from '../deps.ts'
 import { ForbiddenError, IpNotAllowedError } from '../errors.ts'
+import { andThen, isPromise, type MaybePromise } from '../maybe-promise.ts'
 import type { AccessKeyPrincipal, Credential, Principal, Role } from '../principal.ts'
 import { checkJwt, looksLikeJwt } from '../sessions/jwt.ts'
 import { tracing } from '../telemetry/hooks.ts'
 import { environment, role, scope } from '../validation.ts'
+import type { CallerKeys } from './caller-keys.ts'
 import { audience, checkDerived, isDerivedToken } from './derived.ts'
 import { allowedFrom, type ClientAddress, clientIp, withControls } from './key-controls.ts'
 
@@ -87,7 +89,8 @@ export type VerifyResult =
     }
   | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number; remaining?: number }
 
-type Checked = { record: KeyRecord } | { reason: DenialReason }
+/** A key's record and its cache key, or why it is refused. */
+type Checked = { record: KeyRecord; key: string } | { reason: DenialReason }
 
 /** token.verify's input, on every transport (tRPC, REST, the fast path). */
 export const verifyInput = z.strictObject({
@@ -127,8 +130,11 @@ export function mayVerify(caller: Principal): boolean {
  * token.verify, whatever the transport: each transport parses its wire format into
  * `VerifyInput` (all of a request's inputs before it calls this for any) and
  * authenticates the caller, then calls this once per input and formats the result.
+ *
+ * Every step from here down returns a MaybePromise: a cache hit is answered now, a step
+ * that must wait (a load, a rate limit, a JWT) returns a promise.
  */
-export async function answerVerify(deps: Deps, caller: Principal, input: VerifyInput): Promise<VerifyResult> {
+export function answerVerify(deps: Deps, caller: Principal, input: VerifyInput): MaybePromise<VerifyResult> {
   if (!mayVerify(caller)) throw new ForbiddenError('this needs the tokend:verify scope', ['tokend:verify'])
   return verifyCounted(deps, input)
 }
@@ -138,63 +144,91 @@ export async function answerVerify(deps: Deps, caller: Principal, input: VerifyI
  * is the credential itself (the edge: a proxy forwarding a request) call it directly;
  * the others go through `answerVerify`.
  */
-export async function verifyCounted(deps: Deps, input: VerifyInput): Promise<VerifyResult> {
+export function verifyCounted(deps: Deps, input: VerifyInput): MaybePromise<VerifyResult> {
   const started = performance.now()
-  const result = await (tracing ? tracing.verify(() => verifyToken(deps, input)) : verifyToken(deps, input))
+  // With tracing on, a verify is a span (and a promise); off, a hit stays synchronous.
+  const result = tracing ? tracing.verify(async () => verifyToken(deps, input)) : verifyToken(deps, input)
+  if (isPromise(result)) return result.then((settled) => counted(deps, settled, started))
+  return counted(deps, result, started)
+}
+
+function counted(deps: Deps, result: VerifyResult, started: number): VerifyResult {
   deps.metrics.verified(result, (performance.now() - started) / 1000)
   return result
 }
 
 /** The decision itself: the credential, then the caller's requirements, then its rate limit. */
-export async function verifyToken(deps: Deps, input: VerifyInput): Promise<VerifyResult> {
-  const checked = await checkKey(deps, input.token, input.clientIp)
-  const credential = await credentialOf(deps, input.token, checked, input.clientIp)
-  if ('reason' in credential) return { valid: false, ...credential }
-  const denied = unmet(input.require ?? {}, credential)
-  if (denied) return denied
-  if (input.ratelimit) {
-    const decision = await deps.ratelimits.consume(credential.accountId, input.ratelimit)
-    if (!decision.allowed) return { valid: false, reason: 'RATE_LIMITED', retryAfterMs: decision.retryAfterMs }
-  }
-  // Meta and networks (SPEC §14) are the key's, not the principal's: added to the answer alone
-  // (a derived token's are its parent key's).
-  const controls =
-    'record' in checked ? checked.record.controls : credential.kind === 'derived' ? credential.controls : null
-  const answer = (principal: Credential) =>
-    controls === null ? granted(principal) : withControls(granted(principal), controls)
-  // Spent last, once everything else allows the call; keys without credits skip it.
-  if (credential.kind === 'access_key' && isMetered(credential)) {
-    return chargeCredits(deps, credential, input.cost, answer)
-  }
-  return answer(credential)
+export function verifyToken(deps: Deps, input: VerifyInput): MaybePromise<VerifyResult> {
+  return andThen(checkKey(deps, input.token, input.clientIp), (checked) =>
+    andThen(credentialOf(deps, input.token, checked, input.clientIp), (credential) => {
+      if ('reason' in credential) return { valid: false, ...credential }
+      const denied = unmet(input.require ?? {}, credential)
+      if (denied) return denied
+      // Meta and networks (SPEC §14) are the key's, not the principal's: added to the answer alone
+      // (a derived token's are its parent key's).
+      const controls =
+        'record' in checked ? checked.record.controls : credential.kind === 'derived' ? credential.controls : null
+      const answer = (principal: Credential) =>
+        controls === null ? granted(principal) : withControls(granted(principal), controls)
+      // Spent last, once everything else allows the call; keys without credits skip it.
+      const charged = () =>
+        credential.kind === 'access_key' && isMetered(credential)
+          ? chargeCredits(deps, credential, input.cost, answer)
+          : answer(credential)
+      if (!input.ratelimit) return charged()
+      return andThen(deps.ratelimits.consume(credential.accountId, input.ratelimit), (decision) =>
+        decision.allowed ? charged() : { valid: false, reason: 'RATE_LIMITED', retryAfterMs: decision.retryAfterMs },
+      )
+    }),
+  )
 }
 
 /**
  * What a bearer credential stands for, or why it stands for nothing: the one place
  * that tells access keys from JWTs. Procedures' callers and verified tokens alike
- * come from here.
+ * come from here. With `callers` (procedures' callers), what was worked out for a
+ * key is remembered by it (see CallerKeys); the decision is made afresh every time.
  */
-export async function resolveCredential(deps: Deps, token: string, from?: ClientAddress): Promise<Credential | Denied> {
-  return credentialOf(deps, token, await checkKey(deps, token, from), from)
+export function resolveCredential(
+  deps: Deps,
+  token: string,
+  from?: ClientAddress,
+  callers?: CallerKeys,
+): MaybePromise<Credential | Denied> {
+  const remembered = callers?.get(token)
+  return andThen(checkKey(deps, token, from, remembered?.key), (checked) => {
+    if (!callers || !('record' in checked)) {
+      callers?.forget(token)
+      return credentialOf(deps, token, checked, from)
+    }
+    const { record, key } = checked
+    deps.usage.touch(record.id)
+    if (remembered?.record === record) return remembered.principal
+    const principal = accessKeyPrincipal(record)
+    callers.remember(token, { key, record, principal })
+    return principal
+  })
 }
 
 type Denied = { reason: DenialReason; missingScopes?: string[] }
 
 /** The credential a checked key stands for, or a JWT's when the token is not a key at all. */
-async function credentialOf(
+function credentialOf(
   deps: Deps,
   token: string,
   checked: Checked,
   from?: ClientAddress,
-): Promise<Credential | Denied> {
+): MaybePromise<Credential | Denied> {
   if ('record' in checked) {
     deps.usage.touch(checked.record.id)
-    const principal = accessKeyPrincipal(checked.record)
-    if (checked.record.metered) markMetered(principal)
-    return principal
+    return accessKeyPrincipal(checked.record)
   }
   if (checked.reason !== 'MALFORMED' || !looksLikeJwt(token)) return checked
   if (isDerivedToken(token)) return checkDerived(deps, token, from)
+  return jwtCredential(deps, token)
+}
+
+async function jwtCredential(deps: Deps, token: string): Promise<Credential | Denied> {
   const jwt = await checkJwt(deps, token)
   if ('reason' in jwt) return jwt
   const { record } = jwt
@@ -228,41 +262,53 @@ async function credentialOf(
  * The caller of a procedure: null without a valid credential; a direct token is refused,
  * and so (403 `ip_not_allowed`) is a key bound to networks the request is not from.
  */
-export async function principalOf(deps: Deps, token: string, from?: ClientAddress): Promise<Principal | null> {
-  const credential = await resolveCredential(deps, token, from)
-  if ('reason' in credential) {
-    if (credential.reason === 'IP_NOT_ALLOWED') throw new IpNotAllowedError()
-    return null
-  }
-  if (credential.kind === 'direct') {
-    throw new ForbiddenError("a direct token reaches only its own resource, not tokend's procedures")
-  }
-  if (credential.kind === 'derived') {
-    throw new ForbiddenError("a derived token reaches only its audience, not tokend's procedures")
-  }
-  return credential
+export function principalOf(deps: Deps, token: string, from?: ClientAddress): MaybePromise<Principal | null> {
+  return andThen(resolveCredential(deps, token, from, deps.callerKeys), (credential) => {
+    if ('reason' in credential) {
+      if (credential.reason === 'IP_NOT_ALLOWED') throw new IpNotAllowedError()
+      return null
+    }
+    if (credential.kind === 'direct') {
+      throw new ForbiddenError("a direct token reaches only its own resource, not tokend's procedures")
+    }
+    if (credential.kind === 'derived') {
+      throw new ForbiddenError("a derived token reaches only its audience, not tokend's procedures")
+    }
+    return credential
+  })
 }
 
 /**
  * Checks a presented key: offline format and checksum first, then the cache, then
  * Postgres. Throws UnavailableError only when the answer needs the database and
- * the database cannot give it — never a guess.
+ * the database cannot give it — never a guess. `known` is the key's cache key when it
+ * was worked out before (a remembered caller): the format is not checked again.
  */
-export async function checkKey(deps: Deps, token: string, from?: ClientAddress): Promise<Checked> {
-  if (parseKey(token, deps.config.TOKEND_TOKEN_PREFIX) === null) return { reason: 'MALFORMED' }
-  const digest = digestBytes(token)
-  const record = await deps.cache.lookup(cacheKey(digest), () => deps.keys.load(digest.toString('base64url')))
+export function checkKey(deps: Deps, token: string, from?: ClientAddress, known?: string): MaybePromise<Checked> {
+  let key = known
+  if (key === undefined) {
+    if (parseKey(token, deps.config.TOKEND_TOKEN_PREFIX) === null) return { reason: 'MALFORMED' }
+    key = cacheKey(digestBytes(token))
+  }
+  const found = deps.cache.lookup(key, loadKey(deps))
+  return isPromise(found) ? found.then((record) => judge(record, key, from)) : judge(found, key, from)
+}
+
+/** The cache's loader: a digest, as the cache keys it, looked up in Postgres. */
+const loadKey = (deps: Deps) => (key: string) => deps.keys.load(Buffer.from(key, 'latin1').toString('base64url'))
+
+function judge(record: KeyRecord | null, key: string, from: ClientAddress): Checked {
   if (record === null) return { reason: 'NOT_FOUND' }
   if (record.revoked) return { reason: 'REVOKED' }
   if (record.expiresAt !== null && record.expiresAt <= Date.now()) return { reason: 'EXPIRED' }
   if (record.disabled) return { reason: 'DISABLED' }
   if (!record.accountActive) return { reason: 'ACCOUNT_SUSPENDED' }
   if (record.hasCidrs && !allowedFrom(record.controls, from)) return { reason: 'IP_NOT_ALLOWED' }
-  return { record }
+  return { record, key }
 }
 
 function accessKeyPrincipal(record: KeyRecord): AccessKeyPrincipal {
-  return {
+  const principal: AccessKeyPrincipal = {
     kind: 'access_key',
     tokenId: record.id,
     accountId: record.accountId,
@@ -273,6 +319,8 @@ function accessKeyPrincipal(record: KeyRecord): AccessKeyPrincipal {
     name: record.name,
     expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
   }
+  if (record.metered) markMetered(principal)
+  return principal
 }
 
 /** A valid credential as verify reports it. */
