@@ -127,6 +127,8 @@ export class VerifyCache {
     if (result.valid && result.kind !== 'derived') return
     // A parent bound to networks answered for one address; another address needs tokend's answer.
     if (result.valid && result.allowedCidrs !== undefined) return
+    // A parent with usage credits is charged for every verify of its tokens: never answered offline.
+    if (result.valid && result.remaining !== undefined) return
     if (result.valid) Object.freeze(result.scopes)
     this.#parents.set(key, Object.freeze({ ...entry, result: Object.freeze(result) }))
   }

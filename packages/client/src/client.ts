@@ -381,28 +381,33 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
     credential: string,
     require: Requirements,
     clientIp: string | undefined,
-  ): Promise<VerifyResult> {
+  ): Promise<{ answer: VerifyResult; shared: boolean }> {
     const checked = await (derived as DerivedTokens).check(credential)
     if ('reason' in checked) {
       stats.localRejects++
-      return { valid: false, reason: checked.reason }
+      return { answer: { valid: false, reason: checked.reason }, shared: false }
     }
     const active = cache as VerifyCache
     const known = active.getParent(checked.cacheKey)
     if (known) {
       stats.offlineVerifies++
-      return applyRequirements(derivedResult(known, checked), require)
+      return { answer: applyRequirements(derivedResult(known, checked), require), shared: false }
     }
-    return applyRequirements(derivedResult(await fetchParent(checked, credential, clientIp), checked), require)
+    const { answer, shared } = await fetchParent(checked, credential, clientIp)
+    return { answer: applyRequirements(derivedResult(answer, checked), require), shared }
   }
 
   /** As `fetchCacheable`: a parent bound to networks answers for this address only, and is not kept. */
-  function fetchParent(claims: DerivedClaims, credential: string, clientIp: string | undefined): Promise<VerifyResult> {
+  async function fetchParent(
+    claims: DerivedClaims,
+    credential: string,
+    clientIp: string | undefined,
+  ): Promise<{ answer: VerifyResult; shared: boolean }> {
     const active = cache as VerifyCache
     const epoch = active.epoch
     const key = clientIp === undefined ? `derived ${claims.cacheKey}` : `derived ${claims.cacheKey} ${clientIp}`
     const joined = inflight.get(key)
-    if (joined && joined.epoch === epoch) return joined.result
+    if (joined && joined.epoch === epoch) return { answer: await joined.result, shared: true }
     const input = clientIp === undefined ? { token: credential } : { token: credential, clientIp }
     const result = callVerify(input, true).then((answer) => {
       active.storeParent(claims.cacheKey, { parent: claims.parent, accountId: claims.accountId, result: answer }, epoch)
@@ -414,7 +419,7 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
       if (inflight.get(key) === entry) inflight.delete(key)
     }
     result.then(forget, forget)
-    return result
+    return { answer: await result, shared: false }
   }
 
   async function verify(credential: string, verifyOptions: VerifyOptions = {}): Promise<VerifyResult> {
@@ -425,8 +430,16 @@ export function createTokendClient(options: TokendClientOptions): TokendClient {
       return { valid: false, reason: 'MALFORMED' }
     }
     // Offline only while the stream can tell of the parent's changes; otherwise tokend decides.
+    // A parent with usage credits is charged for each verify of its tokens: those always ask.
     if (kind === 'jwt' && cache?.ready && !ratelimit && cost === undefined && isDerivedToken(credential)) {
-      return verifyDerived(credential, require, clientIp)
+      const digest = digestKey(credential)
+      if (!metered.has(digest)) {
+        const { answer, shared } = await verifyDerived(credential, require, clientIp)
+        if (!isMetered(answer)) return answer
+        metered.set(digest, true)
+        // Another caller's answer spent that caller's credit, not this one's.
+        if (!shared) return answer
+      }
     }
     // Only access keys are cached: their changes are what the stream reports. A rate
     // limit and usage credits are counted by tokend on every request, so those always ask.

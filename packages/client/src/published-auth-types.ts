@@ -86,6 +86,8 @@ export type VerifyResult =
       meta?: Readonly<Record<string, unknown>>
       /** The networks the parent key is bound to, when it is (the answer then holds only for this clientIp). */
       allowedCidrs?: readonly string[]
+      /** The parent key's usage credits left after this verify, when it has credits (each verify spends them). */
+      remaining?: number
     }
   | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number; remaining?: number }
 

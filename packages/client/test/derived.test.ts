@@ -63,6 +63,25 @@ afterAll(async () => {
 })
 
 describe('derived tokens in the client', () => {
+  it("of a key with usage credits always ask tokend, which spends the parent's credits", async () => {
+    const cached = client({ cache: true })
+    expect(await cached.cacheReady()).toBe(true)
+    const key = await admin.trpc.token.issue.mutate({
+      name: 'metered',
+      environment: 'live',
+      scopes: ['recordings:read'],
+      credits: { remaining: 3 },
+    })
+    const holder = client({ serviceKey: key.token })
+    const { token } = await holder.exchange({ audience: 'voice-api' })
+    // Five callers at once: each verify spends, none is answered with another's.
+    const answers = await Promise.all(Array.from({ length: 5 }, () => cached.verify(token)))
+    expect(answers.filter((answer) => answer.valid)).toHaveLength(3)
+    expect(answers.filter((answer) => !answer.valid && answer.reason === 'USAGE_EXCEEDED')).toHaveLength(2)
+    expect(await cached.verify(token)).toMatchObject({ valid: false, reason: 'USAGE_EXCEEDED' })
+    expect(cached.stats.offlineVerifies).toBe(0)
+  })
+
   it('are verified offline: over 1000 verifies, no request to tokend (counted three ways)', async () => {
     const cached = client({ cache: true })
     expect(await cached.cacheReady()).toBe(true)

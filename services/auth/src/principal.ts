@@ -68,6 +68,8 @@ export interface DerivedCredential {
   expiresAt: string
   /** The parent key's meta and networks, added to verify's answer as a key's are. */
   controls: KeyControls | null
+  /** The parent key has usage credits: each verify of the token spends them. */
+  metered: boolean
 }
 
 /** Whatever a valid bearer credential stands for. */

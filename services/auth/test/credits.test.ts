@@ -7,7 +7,7 @@ import type { CheckResponse__Output } from '../src/grpc/generated/envoy/service/
 import type { VerifyRequest } from '../src/grpc/generated/tokend/v1/VerifyRequest.ts'
 import type { VerifyResponse__Output } from '../src/grpc/generated/tokend/v1/VerifyResponse.ts'
 import { bearer, call, failure, tokendClients } from './grpc-client.ts'
-import { issue, startTestApp, type TestApp } from './harness.ts'
+import { Caller, issue, startTestApp, type TestApp } from './harness.ts'
 
 /**
  * Usage credits (SPEC §14) on one replica: issue, spend with `cost`, USAGE_EXCEEDED on
@@ -176,6 +176,19 @@ describe('credits at token.issue', () => {
     expect(rotated.status).toBe(200)
     expect(rotated.body.result.data.credits).toEqual({ remaining: 4, refill: null })
     expect(await verify(rotated.body.result.data.token)).toMatchObject({ valid: true, remaining: 3 })
+  })
+})
+
+describe('derived tokens of a key with credits', () => {
+  it("spend their parent key's credits, one per verify, down to USAGE_EXCEEDED", async () => {
+    const key = await issue(t.operator, { credits: { remaining: 2 } })
+    const exchanged = await new Caller(t.url, key.token).mutation('token.exchange', { audience: 'billing' })
+    expect(exchanged.status).toBe(200)
+    const { token } = exchanged.body.result.data as { token: string }
+    expect(await verify(token)).toMatchObject({ valid: true, kind: 'derived', tokenId: key.id, remaining: 1 })
+    expect(await verify(token, { cost: 0 })).toMatchObject({ valid: true, remaining: 1 })
+    expect(await verify(key.token)).toMatchObject({ valid: true, remaining: 0 })
+    expect(await verify(token)).toEqual({ valid: false, reason: 'USAGE_EXCEEDED', remaining: 0 })
   })
 })
 

@@ -1,34 +1,25 @@
 import type { Deps } from '../deps.ts'
-import type { AccessKeyPrincipal } from '../principal.ts'
+import { andThen, type MaybePromise } from '../maybe-promise.ts'
 import type { VerifyResult } from '../tokens/verify.ts'
 
-// Principals of keys with usage credits, as resolveCredential made them: the principal's
-// own shape (what `me` answers) stays as it is, and keys without credits pay one lookup.
-const metered = new WeakSet<AccessKeyPrincipal>()
-
-export function markMetered(principal: AccessKeyPrincipal): void {
-  metered.add(principal)
-}
-
-export function isMetered(principal: AccessKeyPrincipal): boolean {
-  return metered.has(principal)
-}
-
 /**
- * The credits step of the verify pipeline (tokens/verify.ts), for keys with credits:
- * spends `cost` (default 1) from this replica's lease and answers the granted result
- * with `remaining`, or USAGE_EXCEEDED when too few credits are left.
+ * The credits step of the verify pipeline (tokens/verify.ts), for a key with credits
+ * (`tokenId`; a derived token's parent pays for it): spends `cost` (default 1) from this
+ * replica's lease and answers `granted()` with `remaining`, or USAGE_EXCEEDED when too
+ * few credits are left. Synchronous while the lease covers the cost.
  */
-export async function chargeCredits(
+export function chargeCredits(
   deps: Pick<Deps, 'credits'>,
-  credential: AccessKeyPrincipal,
+  tokenId: string,
   cost: number | undefined,
-  granted: (credential: AccessKeyPrincipal) => VerifyResult,
-): Promise<VerifyResult> {
-  const pending = deps.credits.spend(credential.tokenId, cost ?? 1)
-  const spent = pending instanceof Promise ? await pending : pending
-  if (!spent.ok) return { valid: false, reason: 'USAGE_EXCEEDED', remaining: spent.remaining }
-  const result = granted(credential)
-  if (result.valid && result.kind === 'access_key' && spent.remaining !== undefined) result.remaining = spent.remaining
-  return result
+  granted: () => VerifyResult,
+): MaybePromise<VerifyResult> {
+  return andThen(deps.credits.spend(tokenId, cost ?? 1), (spent): VerifyResult => {
+    if (!spent.ok) return { valid: false, reason: 'USAGE_EXCEEDED', remaining: spent.remaining }
+    const result = granted()
+    if (result.valid && (result.kind === 'access_key' || result.kind === 'derived') && spent.remaining !== undefined) {
+      result.remaining = spent.remaining
+    }
+    return result
+  })
 }

@@ -1,13 +1,14 @@
 import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose'
 import { z } from 'zod'
-import { KeyRecord } from '../cache/key-record.ts'
+import type { KeyRecord } from '../cache/key-record.ts'
 import type { Deps } from '../deps.ts'
 import { ForbiddenError, InsufficientScopeError, UnavailableError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import type { DerivedCredential, Principal } from '../principal.ts'
 import { JWT_ALGORITHM } from '../sessions/signing-keys.ts'
 import { scopes } from '../validation.ts'
-import { allowedFrom, type ClientAddress, keyControls } from './key-controls.ts'
+import { allowedFrom, type ClientAddress } from './key-controls.ts'
+import { findKeyRecordById } from './token.repository.ts'
 import type { DenialReason } from './verify.ts'
 
 /** The `typ` header of a derived token: it tells one from a session or direct JWT before any other work. */
@@ -170,6 +171,7 @@ export async function checkDerived(
     audience: aud,
     expiresAt: new Date(expiresAt).toISOString(),
     controls: record.controls,
+    metered: record.metered,
   }
 }
 
@@ -193,49 +195,10 @@ export function parentCacheKey(tokenId: string): string {
   return `#${tokenId}`
 }
 
-const FIND_PARENT = {
-  name: 'tokend_find_parent_record',
-  text: `select k.id, k.account_id, k.environment, k.role, k.scopes, k.name, k.expires_at,
-                k.disabled, k.revoked_at, k.meta, k.allowed_cidrs, a.status, a.operator
-         from access_keys k join accounts a on a.id = k.account_id
-         where k.id = $1`,
-}
-
 async function loadParent(deps: Pick<Deps, 'pool'>, id: string): Promise<KeyRecord | null> {
-  let rows: Array<{
-    id: string
-    account_id: string
-    environment: 'live' | 'test'
-    role: 'admin' | 'manager'
-    scopes: string[]
-    name: string
-    expires_at: Date | null
-    disabled: boolean
-    revoked_at: Date | null
-    meta: Record<string, unknown> | null
-    allowed_cidrs: string[] | null
-    status: string
-    operator: boolean
-  }>
   try {
-    ;({ rows } = await deps.pool.query({ ...FIND_PARENT, values: [id] }))
+    return await findKeyRecordById(deps.pool, id)
   } catch (error) {
     throw new UnavailableError(error)
   }
-  const row = rows[0]
-  if (!row) return null
-  return KeyRecord.from({
-    id: row.id,
-    accountId: row.account_id,
-    environment: row.environment,
-    role: row.role,
-    scopes: row.scopes,
-    name: row.name,
-    expiresAt: row.expires_at?.getTime() ?? null,
-    disabled: row.disabled,
-    revoked: row.revoked_at !== null,
-    accountActive: row.status === 'active',
-    operator: row.operator,
-    controls: keyControls(row.meta, row.allowed_cidrs),
-  })
 }

@@ -15,14 +15,22 @@ import { keyControls } from './key-controls.ts'
 
 export type TokenStatusFilter = 'active' | 'disabled' | 'revoked' | 'expired' | 'all'
 
+// The columns verification needs of a key and its account.
+const KEY_RECORD_COLUMNS = `k.id, k.digest, k.account_id, k.environment, k.role, k.scopes, k.name, k.expires_at,
+                k.disabled, k.revoked_at, k.meta, k.allowed_cidrs, a.status, a.operator,
+                exists (select 1 from key_credits c where c.key_id = k.id) as metered
+         from access_keys k join accounts a on a.id = k.account_id`
+
 const FIND_KEY_RECORDS = {
   // Named, so each pooled connection parses and plans it once: this is the cache-miss path.
   name: 'tokend_find_key_records',
-  text: `select k.id, k.digest, k.account_id, k.environment, k.role, k.scopes, k.name, k.expires_at,
-                k.disabled, k.revoked_at, k.meta, k.allowed_cidrs, a.status, a.operator,
-                exists (select 1 from key_credits c where c.key_id = k.id) as metered
-         from access_keys k join accounts a on a.id = k.account_id
-         where k.digest = any($1::text[])`,
+  text: `select ${KEY_RECORD_COLUMNS} where k.digest = any($1::text[])`,
+}
+
+const FIND_KEY_RECORD_BY_ID = {
+  // A derived token's parent key (tokens/derived.ts), on its cache miss.
+  name: 'tokend_find_key_record_by_id',
+  text: `select ${KEY_RECORD_COLUMNS} where k.id = $1`,
 }
 
 type KeyRecordRow = Pick<
@@ -51,24 +59,31 @@ export interface FoundKeyRecord {
 /** The rows of these digests (those that exist) and their accounts' state, as verification needs them. */
 export async function findKeyRecords(pool: pg.Pool, digests: string[]): Promise<FoundKeyRecord[]> {
   const { rows } = await pool.query<KeyRecordRow>({ ...FIND_KEY_RECORDS, values: [digests] })
-  return rows.map((row) => ({
-    digest: row.digest,
-    record: KeyRecord.from({
-      id: row.id,
-      accountId: row.account_id,
-      environment: row.environment,
-      role: row.role,
-      scopes: row.scopes,
-      name: row.name,
-      expiresAt: row.expires_at?.getTime() ?? null,
-      disabled: row.disabled,
-      revoked: row.revoked_at !== null,
-      accountActive: row.status === 'active',
-      operator: row.operator,
-      controls: keyControls(row.meta, row.allowed_cidrs),
-      metered: row.metered,
-    }),
-  }))
+  return rows.map((row) => ({ digest: row.digest, record: keyRecordOf(row) }))
+}
+
+/** The record of the key with this id (revoked or not), or null. */
+export async function findKeyRecordById(pool: pg.Pool, id: string): Promise<KeyRecord | null> {
+  const { rows } = await pool.query<KeyRecordRow>({ ...FIND_KEY_RECORD_BY_ID, values: [id] })
+  return rows[0] ? keyRecordOf(rows[0]) : null
+}
+
+function keyRecordOf(row: KeyRecordRow): KeyRecord {
+  return KeyRecord.from({
+    id: row.id,
+    accountId: row.account_id,
+    environment: row.environment,
+    role: row.role,
+    scopes: row.scopes,
+    name: row.name,
+    expiresAt: row.expires_at?.getTime() ?? null,
+    disabled: row.disabled,
+    revoked: row.revoked_at !== null,
+    accountActive: row.status === 'active',
+    operator: row.operator,
+    controls: keyControls(row.meta, row.allowed_cidrs),
+    metered: row.metered,
+  })
 }
 
 /** One digest's row, or null. */

@@ -2,7 +2,7 @@ import { type DenialReason, digestBytes, type Environment, parseKey } from '@tok
 import { z } from 'zod'
 import { cacheKey } from '../cache/cache-key.ts'
 import type { KeyRecord } from '../cache/key-record.ts'
-import { chargeCredits, isMetered, markMetered } from '../credits/charge.ts'
+import { chargeCredits } from '../credits/charge.ts'
 import { cost } from '../credits/credits.ts'
 import type { Deps } from '../deps.ts'
 import { ForbiddenError, IpNotAllowedError } from '../errors.ts'
@@ -86,6 +86,8 @@ export type VerifyResult =
       meta?: Readonly<Record<string, unknown>>
       /** The networks the parent key is bound to, when it is (the answer then holds only for this clientIp). */
       allowedCidrs?: readonly string[]
+      /** The parent key's usage credits left after this verify, when it has credits (each verify spends them). */
+      remaining?: number
     }
   | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number; remaining?: number }
 
@@ -170,11 +172,14 @@ export function verifyToken(deps: Deps, input: VerifyInput): MaybePromise<Verify
         'record' in checked ? checked.record.controls : credential.kind === 'derived' ? credential.controls : null
       const answer = (principal: Credential) =>
         controls === null ? granted(principal) : withControls(granted(principal), controls)
-      // Spent last, once everything else allows the call; keys without credits skip it.
+      // Spent last, once everything else allows the call: the key's credits, or for a derived
+      // token its parent's. Keys without credits skip it.
+      const payer =
+        'record' in checked
+          ? checked.record.metered && checked.record.id
+          : credential.kind === 'derived' && credential.metered && credential.parentId
       const charged = () =>
-        credential.kind === 'access_key' && isMetered(credential)
-          ? chargeCredits(deps, credential, input.cost, answer)
-          : answer(credential)
+        payer ? chargeCredits(deps, payer, input.cost, () => answer(credential)) : answer(credential)
       if (!input.ratelimit) return charged()
       return andThen(deps.ratelimits.consume(credential.accountId, input.ratelimit), (decision) =>
         decision.allowed ? charged() : { valid: false, reason: 'RATE_LIMITED', retryAfterMs: decision.retryAfterMs },
@@ -308,7 +313,7 @@ function judge(record: KeyRecord | null, key: string, from: ClientAddress): Chec
 }
 
 function accessKeyPrincipal(record: KeyRecord): AccessKeyPrincipal {
-  const principal: AccessKeyPrincipal = {
+  return {
     kind: 'access_key',
     tokenId: record.id,
     accountId: record.accountId,
@@ -319,8 +324,6 @@ function accessKeyPrincipal(record: KeyRecord): AccessKeyPrincipal {
     name: record.name,
     expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
   }
-  if (record.metered) markMetered(principal)
-  return principal
 }
 
 /** A valid credential as verify reports it. */
