@@ -13,7 +13,7 @@ import { VerifyCache } from './cache/verify-cache.ts'
 import { applyChange } from './changes/change-events.ts'
 import { ChangeListener } from './changes/change-listener.ts'
 import { streamScope } from './changes/change-stream.ts'
-import { exposition } from './cluster/cluster-metrics.ts'
+import { ClusterMetricsError, exposition } from './cluster/cluster-metrics.ts'
 import type { Config } from './config.ts'
 import { consoleHttp } from './console/console-http.ts'
 import { createContext } from './context.ts'
@@ -353,8 +353,10 @@ function buildHttpApp(deps: Deps, trust: Trust, partnerKeys: PartnerKeys | undef
     res.json({ status: 'ok' })
   })
   app.get('/metrics', async (_req, res) => {
-    // A cluster's workers may be too busy to answer the primary in time: a failed scrape, not a bug.
+    // A cluster's workers may be too busy to answer the primary in time: a failed scrape, not
+    // a bug (503). Anything else is one, and goes to the error handler (500).
     const text = await exposition(deps.metrics.registry).catch((error: unknown) => {
+      if (!(error instanceof ClusterMetricsError)) throw error
       deps.logger.warn({ err: error }, 'metrics unavailable')
     })
     if (text === undefined) res.status(503).json({ error: { code: 'unavailable', message: 'metrics unavailable' } })

@@ -18,6 +18,9 @@ interface MetricsResponse {
   error?: string
 }
 
+/** The workers did not give the primary their metrics in time (or at all): a failed scrape, not a bug. */
+export class ClusterMetricsError extends Error {}
+
 const ASK_TIMEOUT_MS = 10_000
 let asked = 0
 const waiting = new Map<number, { resolve(text: string): void; reject(error: Error): void }>()
@@ -36,7 +39,7 @@ export function shareMetrics(registry: Registry): void {
     if (message?.type !== METRICS_RESPONSE) return
     const request = waiting.get(message.id)
     waiting.delete(message.id)
-    if (message.error !== undefined) request?.reject(new Error(`cluster metrics: ${message.error}`))
+    if (message.error !== undefined) request?.reject(new ClusterMetricsError(`cluster metrics: ${message.error}`))
     else request?.resolve(message.text ?? '')
   })
 }
@@ -46,7 +49,7 @@ function askPrimary(): Promise<string> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       waiting.delete(id)
-      reject(new Error('cluster metrics: the primary did not answer'))
+      reject(new ClusterMetricsError('cluster metrics: the primary did not answer'))
     }, ASK_TIMEOUT_MS)
     const settle =
       <T>(done: (value: T) => void) =>
