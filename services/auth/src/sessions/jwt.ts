@@ -1,5 +1,5 @@
 import type { Environment } from '@tokend/keys'
-import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose'
+import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify, SignJWT } from 'jose'
 import type { Deps } from '../deps.ts'
 import { findDirectRecord } from '../directs/direct.repository.ts'
 import { UnavailableError } from '../errors.ts'
@@ -78,13 +78,15 @@ export async function signJwt(
 }
 
 /**
- * Checks a session or direct token: header, signature (EdDSA only, our keys only),
- * issuer, audience, expiry, then the session or link it stands for (cached, evicted by
- * change events) and, for a session, the row's own expiry. Anything forged or foreign
- * is MALFORMED; a genuine token whose session was logged out, whose user or link was
- * removed, is REVOKED.
+ * Checks a JWT that tokend signed (sessions, direct links, derived tokens): its header
+ * names one of our signing keys and nothing foreign, and its signature, issuer, type and
+ * claims hold. Its payload, or why not: EXPIRED, else MALFORMED.
  */
-export async function checkJwt(deps: Deps, token: string): Promise<CheckedJwt> {
+export async function verifySigned(
+  deps: Pick<Deps, 'signingKeys' | 'config'>,
+  token: string,
+  expected: { typ: string; audience?: string; requiredClaims: string[] },
+): Promise<{ payload: JWTPayload } | { reason: 'MALFORMED' | 'EXPIRED' }> {
   let header: ReturnType<typeof decodeProtectedHeader>
   try {
     header = decodeProtectedHeader(token)
@@ -95,19 +97,35 @@ export async function checkJwt(deps: Deps, token: string): Promise<CheckedJwt> {
   if (FOREIGN_KEY_HEADERS.some((name) => name in header)) return MALFORMED
   const key = await deps.signingKeys.verifying(header.kid)
   if (!key) return MALFORMED
-
-  let payload: Awaited<ReturnType<typeof jwtVerify>>['payload']
   try {
-    ;({ payload } = await jwtVerify(token, key, {
+    const { payload } = await jwtVerify(token, key, {
       algorithms: [JWT_ALGORITHM],
       issuer: deps.config.TOKEND_JWT_ISSUER,
-      audience: deps.config.TOKEND_JWT_AUDIENCE,
-      typ: 'JWT',
-      requiredClaims: ['sub', 'jti', 'iat', 'exp'],
-    }))
+      ...(expected.audience !== undefined && { audience: expected.audience }),
+      typ: expected.typ,
+      requiredClaims: expected.requiredClaims,
+    })
+    return { payload }
   } catch (error) {
     return error instanceof errors.JWTExpired ? { reason: 'EXPIRED' } : MALFORMED
   }
+}
+
+/**
+ * Checks a session or direct token: header, signature (EdDSA only, our keys only),
+ * issuer, audience, expiry, then the session or link it stands for (cached, evicted by
+ * change events) and, for a session, the row's own expiry. Anything forged or foreign
+ * is MALFORMED; a genuine token whose session was logged out, whose user or link was
+ * removed, is REVOKED.
+ */
+export async function checkJwt(deps: Deps, token: string): Promise<CheckedJwt> {
+  const verified = await verifySigned(deps, token, {
+    typ: 'JWT',
+    audience: deps.config.TOKEND_JWT_AUDIENCE,
+    requiredClaims: ['sub', 'jti', 'iat', 'exp'],
+  })
+  if ('reason' in verified) return verified
+  const { payload } = verified
 
   const { kind, acc, sub, jti, exp } = payload
   let record: JwtRecord | null

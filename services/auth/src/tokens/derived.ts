@@ -1,10 +1,11 @@
-import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose'
+import { decodeProtectedHeader, SignJWT } from 'jose'
 import { z } from 'zod'
 import type { KeyRecord } from '../cache/key-record.ts'
 import type { Deps } from '../deps.ts'
 import { ForbiddenError, InsufficientScopeError, UnavailableError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import type { DerivedCredential, Principal } from '../principal.ts'
+import { verifySigned } from '../sessions/jwt.ts'
 import { JWT_ALGORITHM } from '../sessions/signing-keys.ts'
 import { scopes } from '../validation.ts'
 import { allowedFrom, type ClientAddress } from './key-controls.ts'
@@ -101,7 +102,7 @@ export function isDerivedToken(token: string): boolean {
 }
 
 const MALFORMED = { reason: 'MALFORMED' } as const
-const FOREIGN_KEY_HEADERS = ['jku', 'jwk', 'x5u', 'x5c']
+const _FOREIGN_KEY_HEADERS = ['jku', 'jwk', 'x5u', 'x5c']
 
 /**
  * Checks a derived token: header, EdDSA signature with one of our keys, issuer, expiry,
@@ -115,28 +116,12 @@ export async function checkDerived(
   token: string,
   from?: ClientAddress,
 ): Promise<DerivedCredential | { reason: DenialReason; missingScopes?: string[] }> {
-  let header: ReturnType<typeof decodeProtectedHeader>
-  try {
-    header = decodeProtectedHeader(token)
-  } catch {
-    return MALFORMED
-  }
-  if (header.alg !== JWT_ALGORITHM || header.typ !== DERIVED_TYP || typeof header.kid !== 'string') return MALFORMED
-  if (FOREIGN_KEY_HEADERS.some((name) => name in header)) return MALFORMED
-  const key = await deps.signingKeys.verifying(header.kid)
-  if (!key) return MALFORMED
-
-  let payload: Awaited<ReturnType<typeof jwtVerify>>['payload']
-  try {
-    ;({ payload } = await jwtVerify(token, key, {
-      algorithms: [JWT_ALGORITHM],
-      issuer: deps.config.TOKEND_JWT_ISSUER,
-      typ: DERIVED_TYP,
-      requiredClaims: ['sub', 'aud', 'jti', 'iat', 'exp'],
-    }))
-  } catch (error) {
-    return error instanceof errors.JWTExpired ? { reason: 'EXPIRED' } : MALFORMED
-  }
+  const verified = await verifySigned(deps, token, {
+    typ: DERIVED_TYP,
+    requiredClaims: ['sub', 'aud', 'jti', 'iat', 'exp'],
+  })
+  if ('reason' in verified) return verified
+  const { payload } = verified
   const claims = derivedClaims.safeParse(payload)
   if (!claims.success) return MALFORMED
   const { parent, acc, scope, aud, iat, exp, jti } = claims.data
