@@ -89,7 +89,12 @@ export interface Actor extends RequestMeta {
 }
 
 export function actorOf(principal: Principal, meta: RequestMeta): Actor {
-  return { type: principal.kind === 'session' ? 'user' : 'access_key', id: principalId(principal), ...meta }
+  return { type: principal.kind === 'session' ? 'user' : 'access_key', id: principalId(principal), ...metaFields(meta) }
+}
+
+/** A copy of `meta` that spreads: a request's meta computes its address in a getter. */
+export function metaFields({ requestId, address, userAgent }: RequestMeta): RequestMeta {
+  return { requestId, address, userAgent }
 }
 
 /** The id recorded as an object's creator: the key's, or the signed-in user's. */
@@ -99,7 +104,7 @@ export function principalId(principal: Principal): string {
 
 /** Someone without credentials (signup, login, boot). */
 export function anonymous(meta: RequestMeta): Actor {
-  return { type: 'anonymous', id: null, ...meta }
+  return { type: 'anonymous', id: null, ...metaFields(meta) }
 }
 
 export const SYSTEM_ACTOR: Actor = { type: 'system', id: null, requestId: null, address: null, userAgent: null }

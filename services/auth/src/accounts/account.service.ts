@@ -6,7 +6,7 @@ import type { AccountRow } from '../db/schema.ts'
 import type { Deps } from '../deps.ts'
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors.ts'
 import { newId } from '../ids.ts'
-import type { Actor, Principal, RequestMeta } from '../principal.ts'
+import { type Actor, metaFields, type Principal, type RequestMeta } from '../principal.ts'
 import { countAttempt } from '../sessions/throttle.ts'
 import { countKeysForLimits } from '../tokens/token.repository.ts'
 import { createKey, type IssuedToken, issued, targetAccount } from '../tokens/token.service.ts'
@@ -163,7 +163,7 @@ export async function signup(
     })
     await recordAudit(
       trx,
-      { type: 'user', id: user.id, ...meta },
+      { type: 'user', id: user.id, ...metaFields(meta) },
       {
         accountId: account.id,
         action: 'auth.signup',

@@ -4,7 +4,7 @@ import { changeTransaction } from '../changes/change-events.ts'
 import type { Deps } from '../deps.ts'
 import { ForbiddenError, InvalidCredentialsError } from '../errors.ts'
 import { newId } from '../ids.ts'
-import { type Actor, anonymous, type Principal, type RequestMeta } from '../principal.ts'
+import { type Actor, anonymous, metaFields, type Principal, type RequestMeta } from '../principal.ts'
 import { findUserForLogin } from '../users/user.repository.ts'
 import { SESSION_LIFETIME_MS, signJwt } from './jwt.ts'
 import { findSession, insertSession, revokeSession } from './session.repository.ts'
@@ -67,7 +67,7 @@ export async function login(
     })
     await recordAudit(
       trx,
-      { type: 'user', id: user.id, ...meta },
+      { type: 'user', id: user.id, ...metaFields(meta) },
       { accountId: user.account_id, action: 'auth.login', targetType: 'session', targetId: sessionId },
     )
   })
