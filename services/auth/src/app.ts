@@ -38,7 +38,7 @@ import { deleteExpiredSessions } from './sessions/session.repository.ts'
 import { ensureSigningKey, SigningKeys } from './sessions/signing-keys.ts'
 import { sweepAttempts } from './sessions/throttle.ts'
 import { tracing } from './telemetry/hooks.ts'
-import { CallerKeys } from './tokens/caller-keys.ts'
+import { CallerKeys, KeyDigests } from './tokens/caller-keys.ts'
 import { KeyLoader } from './tokens/key-loader.ts'
 import { PartnerKeys, secretScanningHttp } from './tokens/secret-scanning.ts'
 import { UsageRecorder } from './tokens/usage.ts'
@@ -172,6 +172,7 @@ export function createApp(options: AppOptions): App {
       keys,
       cache,
       callerKeys: new CallerKeys(),
+      keyDigests: new KeyDigests(),
       jwtCache,
       signingKeys,
       passwords,

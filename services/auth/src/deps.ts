@@ -11,7 +11,7 @@ import type { RateLimiter } from './ratelimit/rate-limiter.ts'
 import type { ReminderScheduler } from './reminders/reminder-scheduler.ts'
 import type { JwtRecord } from './sessions/jwt.ts'
 import type { SigningKeys } from './sessions/signing-keys.ts'
-import type { CallerKeys } from './tokens/caller-keys.ts'
+import type { CallerKeys, KeyDigests } from './tokens/caller-keys.ts'
 import type { KeyLoader } from './tokens/key-loader.ts'
 import type { UsageRecorder } from './tokens/usage.ts'
 import type { PasswordHasher } from './users/passwords.ts'
@@ -28,6 +28,8 @@ export interface Deps {
   cache: VerifyCache
   /** What was worked out for the keys that call tokend (never a decision; see CallerKeys). */
   callerKeys: CallerKeys
+  /** The digests of keys found before, by plaintext (see KeyDigests). */
+  keyDigests: KeyDigests
   /** Sessions and direct links behind JWTs, by session or link id. */
   jwtCache: VerifyCache<JwtRecord>
   signingKeys: SigningKeys

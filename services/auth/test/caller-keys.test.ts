@@ -69,3 +69,21 @@ describe('a remembered verify caller', () => {
     expect(t.app.deps.callerKeys.size).toBeGreaterThan(0)
   })
 })
+
+describe('a verified key seen before', () => {
+  it('is judged afresh though its digest is remembered, and unknown or malformed keys are not remembered', async () => {
+    const { caller } = await verifierOf()
+    const key = await issue(t.operator, { name: 'verified', environment: 'live', scopes: [] })
+    const verify = async (token: string) => (await caller.mutation('token.verify', { token })).body.result.data
+    expect(await verify(key.token)).toMatchObject({ valid: true, tokenId: key.id })
+    expect(t.app.deps.keyDigests.get(key.token)).toBeDefined()
+    await t.operator.mutation('token.revoke', { id: key.id })
+    expect(await verify(key.token)).toMatchObject({ valid: false, reason: 'REVOKED' })
+
+    const unknown = `${key.token.slice(0, -8)}${'A'.repeat(8)}`
+    expect((await verify(unknown)).valid).toBe(false)
+    expect((await verify('tk_live_nope')).reason).toBe('MALFORMED')
+    expect(t.app.deps.keyDigests.get(unknown)).toBeUndefined()
+    expect(t.app.deps.keyDigests.get('tk_live_nope')).toBeUndefined()
+  })
+})

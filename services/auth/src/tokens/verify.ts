@@ -200,17 +200,17 @@ export function resolveCredential(
   from?: ClientAddress,
   callers?: CallerKeys,
 ): MaybePromise<Credential | Denied> {
-  const remembered = callers?.get(token)
-  return andThen(checkKey(deps, token, from, remembered?.key), (checked) => {
+  return andThen(checkKey(deps, token, from), (checked) => {
     if (!callers || !('record' in checked)) {
       callers?.forget(token)
       return credentialOf(deps, token, checked, from)
     }
-    const { record, key } = checked
+    const { record } = checked
     deps.usage.touch(record.id)
+    const remembered = callers.get(token)
     if (remembered?.record === record) return remembered.principal
     const principal = accessKeyPrincipal(record)
-    callers.remember(token, { key, record, principal })
+    callers.remember(token, { record, principal })
     return principal
   })
 }
@@ -286,17 +286,33 @@ export function principalOf(deps: Deps, token: string, from?: ClientAddress): Ma
 /**
  * Checks a presented key: offline format and checksum first, then the cache, then
  * Postgres. Throws UnavailableError only when the answer needs the database and
- * the database cannot give it — never a guess. `known` is the key's cache key when it
- * was worked out before (a remembered caller): the format is not checked again.
+ * the database cannot give it — never a guess. A key found before is neither checked
+ * nor hashed again (KeyDigests): only its record is looked up and judged afresh.
  */
-export function checkKey(deps: Deps, token: string, from?: ClientAddress, known?: string): MaybePromise<Checked> {
+export function checkKey(deps: Deps, token: string, from?: ClientAddress): MaybePromise<Checked> {
+  const known = deps.keyDigests.get(token)
   let key = known
   if (key === undefined) {
     if (parseKey(token, deps.config.TOKEND_TOKEN_PREFIX) === null) return { reason: 'MALFORMED' }
     key = cacheKey(digestBytes(token))
   }
+  const digest = key
   const found = deps.cache.lookup(key, loadKey(deps))
-  return isPromise(found) ? found.then((record) => judge(record, key, from)) : judge(found, key, from)
+  if (isPromise(found)) return found.then((record) => judged(deps, token, digest, known, record, from))
+  return judged(deps, token, digest, known, found, from)
+}
+
+/** judge, remembering the digest of a key found for the first time. */
+function judged(
+  deps: Deps,
+  token: string,
+  key: string,
+  known: string | undefined,
+  record: KeyRecord | null,
+  from?: ClientAddress,
+): Checked {
+  if (known === undefined && record !== null) deps.keyDigests.remember(token, key)
+  return judge(record, key, from)
 }
 
 /** The cache's loader: a digest, as the cache keys it, looked up in Postgres. */
