@@ -79,18 +79,16 @@ export function withFastVerify(deps: Deps, trust: Trust, fallback: Handler): Han
  * the body by its content-length (which routeOf bounds), so no more than that arrives.
  */
 function readBody(req: IncomingMessage, done: (body: string | null) => void): void {
-  let body: string | null = ''
-  req.setEncoding('utf8')
-  req.on('data', (chunk: string) => {
-    body += chunk
-  })
+  // Bytes, decoded once at the end: no StringDecoder per request.
+  let chunks: Buffer[] | null = []
+  req.on('data', (chunk: Buffer) => chunks?.push(chunk))
   req.on('end', () => {
-    if (body !== null) done(body)
+    if (chunks !== null) done((chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)).toString())
   })
   // Once: an abort after the body was read is the socket's business, not this request's.
   req.on('error', () => {
-    if (body !== null && !req.complete) done(null)
-    body = null
+    if (chunks !== null && !req.complete) done(null)
+    chunks = null
   })
 }
 
