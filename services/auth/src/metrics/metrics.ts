@@ -8,9 +8,11 @@ import { FastHistogram } from './fast-histogram.ts'
 /** Prometheus metrics of one replica, served at /metrics. */
 export class Metrics {
   readonly registry = new Registry()
-  readonly #verifies: Counter<'result' | 'kind'>
-  /** Each result's counter, found once: labelling on every verify hashes the labels every time. */
-  readonly #verifiesBy = new Map<string, Counter.Internal>()
+  /**
+   * Verifies counted by result here and handed to prom-client when it is scraped: its
+   * `inc`, labelled or not, hashes the labels on every call.
+   */
+  readonly #verifiesBy = new Map<string, { labels: { result: string; kind: string }; count: number }>()
   readonly #verifyDuration: FastHistogram
   readonly #invalidationLag: Histogram
   readonly #unexpected: Counter<'where'>
@@ -18,11 +20,18 @@ export class Metrics {
   constructor(sources: { cache: VerifyCache; keys: KeyLoader; changes: ChangeListener; pool: pg.Pool }) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    this.#verifies = new Counter({
+    const verifiesBy = this.#verifiesBy
+    new Counter({
       name: 'tokend_verifies_total',
       help: 'token.verify answers by result (valid or the denial reason) and credential kind',
       labelNames: ['result', 'kind'],
       registers,
+      collect() {
+        for (const counted of verifiesBy.values()) {
+          this.inc(counted.labels, counted.count)
+          counted.count = 0
+        }
+      },
     })
     this.#verifyDuration = new FastHistogram(
       'tokend_verify_duration_seconds',
@@ -78,15 +87,13 @@ export class Metrics {
   verified(result: { valid: boolean; reason?: string; kind?: string }, seconds: number): void {
     // A valid answer is told apart by its kind, a refusal by its reason: the two never meet.
     const which = result.valid ? (result.kind ?? 'none') : (result.reason ?? 'unknown')
-    let counter = this.#verifiesBy.get(which)
-    if (!counter) {
-      counter = this.#verifies.labels({
-        result: result.valid ? 'valid' : (result.reason ?? 'unknown'),
-        kind: result.kind ?? 'none',
-      })
-      this.#verifiesBy.set(which, counter)
+    let counted = this.#verifiesBy.get(which)
+    if (!counted) {
+      const labels = { result: result.valid ? 'valid' : (result.reason ?? 'unknown'), kind: result.kind ?? 'none' }
+      counted = { labels, count: 0 }
+      this.#verifiesBy.set(which, counted)
     }
-    counter.inc()
+    counted.count++
     this.#verifyDuration.observe(seconds)
   }
 
