@@ -291,15 +291,11 @@ export function principalOf(deps: Deps, token: string, from?: ClientAddress): Ma
  */
 export function checkKey(deps: Deps, token: string, from?: ClientAddress): MaybePromise<Checked> {
   const known = deps.keyDigests.get(token)
-  let key = known
-  if (key === undefined) {
-    if (parseKey(token, deps.config.TOKEND_TOKEN_PREFIX) === null) return { reason: 'MALFORMED' }
-    key = cacheKey(digestBytes(token))
-  }
-  const digest = key
+  if (known === undefined && parseKey(token, deps.config.TOKEND_TOKEN_PREFIX) === null) return { reason: 'MALFORMED' }
+  const key = known ?? cacheKey(digestBytes(token))
   const found = deps.cache.lookup(key, loadKey(deps))
-  if (isPromise(found)) return found.then((record) => judged(deps, token, digest, known, record, from))
-  return judged(deps, token, digest, known, found, from)
+  if (isPromise(found)) return found.then((record) => judged(deps, token, key, known, record, from))
+  return judged(deps, token, key, known, found, from)
 }
 
 /** judge, remembering the digest of a key found for the first time. */
