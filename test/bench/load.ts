@@ -46,11 +46,19 @@ export interface LoadResult {
  * the load generator never competes with the server for its core.
  */
 export function runLoad(job: LoadJob): Promise<LoadResult> {
+  return runLoadWorker('load-worker.ts', job)
+}
+
+/**
+ * Runs `worker` (a file of test/bench) pinned to the client core: the job goes in as JSON
+ * on its stdin, a LoadResult comes back as JSON on its stdout.
+ */
+export function runLoadWorker(worker: string, job: unknown): Promise<LoadResult> {
   const [command, args] = pinnedCommand(CLIENT_CORE, process.execPath, [
     '--conditions=tokend-source',
     '--import',
     'tsx',
-    join(repoRoot, 'test/bench/load-worker.ts'),
+    join(repoRoot, 'test/bench', worker),
   ])
   const child = track(spawn(command, args, { cwd: join(repoRoot, 'test'), stdio: ['pipe', 'pipe', 'pipe'] }))
   let stdout = ''
@@ -62,7 +70,7 @@ export function runLoad(job: LoadJob): Promise<LoadResult> {
     child.on('error', reject)
     child.on('exit', (code, signal) => {
       if (code === 0) resolve(JSON.parse(stdout) as LoadResult)
-      else reject(new Error(`load worker ended with ${signal ?? code}:\n${stderr}`))
+      else reject(new Error(`${worker} ended with ${signal ?? code}:\n${stderr}`))
     })
   })
 }
