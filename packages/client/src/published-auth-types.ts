@@ -22,8 +22,18 @@ type DenialReason =
   | 'IP_NOT_ALLOWED'
   | 'USAGE_EXCEEDED'
 
+/** What a key's controls add to a valid answer: an access key's own, a derived token's parent's. */
+interface KeyControlsAnswer {
+  /** The key's `meta`, when it has one. */
+  meta?: Readonly<Record<string, unknown>>
+  /** The networks the key is bound to, when it is (the answer then holds only for this clientIp). */
+  allowedCidrs?: readonly string[]
+  /** Usage credits left after this verify, as this replica sees them, when the key has credits (a derived token spends its parent's). */
+  remaining?: number
+}
+
 export type VerifyResult =
-  | {
+  | ({
       valid: true
       kind: 'access_key'
       tokenId: string
@@ -33,13 +43,7 @@ export type VerifyResult =
       scopes: string[]
       name: string
       expiresAt: string | null
-      /** The key's `meta`, when it has one. */
-      meta?: Readonly<Record<string, unknown>>
-      /** The networks the key is bound to, when it is (the answer then holds only for this clientIp). */
-      allowedCidrs?: readonly string[]
-      /** Usage credits left after this verify, as this replica sees them; only for keys with credits. */
-      remaining?: number
-    }
+    } & KeyControlsAnswer)
   | {
       valid: true
       kind: 'session'
@@ -67,7 +71,7 @@ export type VerifyResult =
       expiresAt: string
       resource: { type: string; id: string }
     }
-  | {
+  | ({
       valid: true
       kind: 'derived'
       /** The parent access key's id: a derived token acts for its key. */
@@ -82,13 +86,7 @@ export type VerifyResult =
       expiresAt: string
       /** The service the token was exchanged for. */
       audience: string
-      /** The parent key's `meta`, when it has one. */
-      meta?: Readonly<Record<string, unknown>>
-      /** The networks the parent key is bound to, when it is (the answer then holds only for this clientIp). */
-      allowedCidrs?: readonly string[]
-      /** The parent key's usage credits left after this verify, when it has credits (each verify spends them). */
-      remaining?: number
-    }
+    } & KeyControlsAnswer)
   | { valid: false; reason: DenialReason; missingScopes?: string[]; retryAfterMs?: number; remaining?: number }
 
 export interface RouterInputs {
